@@ -1,0 +1,1 @@
+"""The trial suite of Halon on Twisted; run it with `make test`."""
