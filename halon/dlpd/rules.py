@@ -63,10 +63,10 @@ class Rule:
             raise RuleError("%s: a rule needs an id" % (where,))
         where = "%s (%s)" % (where, self.id)
         self.regex = [compile_pattern(p, where + ".regex") for p in _strings(spec, "regex", where)]
-        words = _strings(spec, "keywords", where)
-        # Searched in the lower-cased text without IGNORECASE: a literal
-        # search is many times faster, and word ends are checked per hit.
-        self.keywords = re.compile("|".join(re.escape(w.lower()) for w in words)) if words else None
+        # Searched with str.find in the lower-cased text: a literal search
+        # is many times faster than a case-insensitive regex alternation;
+        # word ends are checked per hit.
+        self.keywords = [w.lower() for w in _strings(spec, "keywords", where) if w]
         self.cards = bool(spec.get("cards", False))
         self.iban = bool(spec.get("iban", False))
         self.count = int(spec.get("count", 1))
@@ -114,14 +114,19 @@ class Rule:
                 hits += 1
                 if hits >= self.count:
                     return hits
-        if self.keywords is not None:
+        if self.keywords:
             lowered = item.lower()
-            for match in self.keywords.finditer(lowered):
-                start, end = match.span()
-                if (start == 0 or not lowered[start - 1].isalnum()) and (end == len(lowered) or not lowered[end].isalnum()):
-                    hits += 1
-                    if hits >= self.count:
-                        return hits
+            for word in self.keywords:
+                start = lowered.find(word)
+                while start >= 0:
+                    end = start + len(word)
+                    if (start == 0 or not lowered[start - 1].isalnum()) and (
+                        end == len(lowered) or not lowered[end].isalnum()
+                    ):
+                        hits += 1
+                        if hits >= self.count:
+                            return hits
+                    start = lowered.find(word, start + 1)
         if self.cards and hits < self.count:
             hits += len(detect.find_card_numbers(text))
         if self.iban and hits < self.count:
