@@ -45,9 +45,9 @@ class DLPClient:
     def __init__(self, path, timeout=60.0):
         self._client = BlockingClient(path, timeout)
 
-    def scan(self, data, options):
+    def scan(self, data, options, timeout=None):
         """{"result": [...], "error"?: ...} for message C{data}; L{IPCError} when dlpd fails."""
-        return json.loads(self._client.request(encode_scan(data, options)))
+        return json.loads(self._client.request(encode_scan(data, options), timeout))
 
     def close(self):
         self._client.close()

@@ -72,8 +72,13 @@ class DlpdService(service.MultiService):
 
     def stopService(self):
         d = service.MultiService.stopService(self)
-        d.addBoth(lambda result: (self._pool.stop(), result)[1])
+        d.addBoth(self._stop_pool)
         return d
+
+    def _stop_pool(self, result):
+        if self._pool.started:
+            self._pool.stop()
+        return result
 
     def reload(self, app=None):
         """

@@ -181,11 +181,12 @@ class BlockingClient:
         self._lock = threading.Lock()
         self._all = set()
 
-    def request(self, payload):
-        """The reply value for C{payload}, or L{IPCError}."""
+    def request(self, payload, timeout=None):
+        """The reply value for C{payload}, or L{IPCError}; C{timeout} overrides the client's."""
         frame = _LENGTH.pack(len(payload)) + payload
         for attempt in (0, 1):
             sock = self._connection()
+            sock.settimeout(self.timeout if timeout is None else timeout)
             try:
                 sock.sendall(frame)
             except OSError as e:
