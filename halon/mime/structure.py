@@ -174,10 +174,14 @@ def _wrap(part, boundary, multipart_type):
     if inner and not inner.endswith(eol):
         inner += eol
     top = make_field("Content-Type", '%s; boundary="%s"' % (multipart_type, boundary.decode()), False, eol)
+    ctype = part.fields_named("content-type")
+    patches = [(f.start, f.end - f.start, b"") for f in content if not ctype or f is not ctype[0]]
+    if ctype:
+        patches.append((ctype[0].start, ctype[0].end - ctype[0].start, top))
+    else:
+        patches.append((part.start, 0, top, "stack"))
     if part.parent is None and not part.fields_named("mime-version"):
-        top = b"MIME-Version: 1.0" + eol + top
-    patches = [(f.start, f.end - f.start, b"") for f in content]
-    patches.append((part.start, 0, top, "stack"))
+        patches.append((part.start, 0, b"MIME-Version: 1.0" + eol, "stack"))
     if not _has_separator(part):
         prefix = b"" if _at_line_start(buf, part.header_end) else eol
         patches.append((part.body_start, 0, prefix + eol, "first"))

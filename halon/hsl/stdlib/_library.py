@@ -80,5 +80,16 @@ class Library:
         ns = {}
         for name, entry in self.functions.items():
             ns[name] = functools.partial(entry.fn, host) if entry.host else entry.fn
-        ns.update(self.classes)
+        for name, klass in self.classes.items():
+            ns[name] = bind_class(klass, host) if getattr(klass, "hsl_needs_host", False) else klass
         return ns
+
+
+def bind_class(klass, host):
+    """
+    A subclass of C{klass} whose C{hsl_host} is C{host}: how a builtin class
+    that declares C{hsl_needs_host = True} reaches the host's files and
+    services from its constructor, methods and statics.  Made once per
+    host when the namespace is built; C{isinstance} against C{klass} holds.
+    """
+    return type(klass.__name__, (klass,), {"__slots__": (), "__module__": klass.__module__, "hsl_host": host})
