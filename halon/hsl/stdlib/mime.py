@@ -426,6 +426,8 @@ class MailMessage(MIMEPart):
     def __init__(self, message=None, host=None):
         if message is None:
             message = mime.parse(b"")
+        elif not isinstance(message, mime.Message):
+            raise HSLRuntimeError("MailMessage(): use MailMessage::String() or MailMessage::File()")
         self.message = message
         self._parts = {}
         if host is not None:
