@@ -20,6 +20,10 @@ _CONTROLS = bytes(range(1, 9)) + b"\x0b\x0c" + bytes(range(14, 32)) + b"\x7f"
 
 
 def _decode_base64(data):
+    try:
+        return binascii.a2b_base64(data)
+    except binascii.Error:
+        pass
     clean = _NOT_BASE64.sub(b"", data.split(b"=", 1)[0] if b"=" in data else data)
     clean = clean[: len(clean) - len(clean) % 4] if len(clean) % 4 == 1 else clean
     clean += b"=" * (-len(clean) % 4)
