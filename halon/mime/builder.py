@@ -16,7 +16,7 @@ import time
 import uuid
 
 from halon.mime.encoding import choose_encoding, encode_body
-from halon.mime.headers import make_field
+from halon.mime.headers import ContentParams, make_field
 
 __all__ = ["MIMEBuilder", "content_disposition"]
 
@@ -82,14 +82,25 @@ class MIMEBuilder:
             self.boundary = str(uuid.uuid4())
         return self.boundary
 
+    def _declared_type(self):
+        """The type and boundary of a Content-Type the script added itself, if any."""
+        for name, value, _ in self.headers:
+            if name.lower() == "content-type":
+                params = ContentParams(value)
+                return params.type, params.param("boundary")
+        return None, None
+
     def render(self, eol=b"\r\n", top=False):
         """The entity's bytes: header fields, a blank line, the body."""
         fields = [make_field(name, value, encode, eol) for name, value, encode in self.headers]
+        declared, boundary = self._declared_type()
+        if boundary:
+            self.boundary = boundary
         if self.date is not None and not self._has("date"):
             fields.append(b"Date: " + email.utils.formatdate(self.date, localtime=True).encode("ascii") + eol)
         if top and not self._has("mime-version"):
             fields.append(b"MIME-Version: 1.0" + eol)
-        multipart = bool(self.children) or self.type.lower().startswith("multipart/")
+        multipart = bool(self.children) or (declared or self.type).lower().startswith("multipart/")
         if not self._has("content-type"):
             value = self.type
             if multipart:

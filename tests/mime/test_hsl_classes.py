@@ -309,3 +309,33 @@ class _FileLike(HSLObject):
         chunk = self._data[self._pos : end]
         self._pos += len(chunk)
         return chunk
+
+
+class ValidationTests(unittest.TestCase):
+    def test_headerNames(self):
+        """Header names with spaces, colons or non-ASCII are refused before they can break the header block."""
+        ns = Host().namespace()
+        mail = _static(ns["MailMessage"], "String", corpus.PLAIN)
+        for bad in (b"X A", b"X:A", b"", "Å".encode()):
+            self.assertRaises(HSLRuntimeError, _call, mail, "addHeader", bad, b"v")
+            self.assertRaises(HSLRuntimeError, _call, mail, "setHeader", bad, b"v")
+            self.assertRaises(HSLRuntimeError, _call, ns["MIME"](), "addHeader", bad, b"v")
+        self.assertRaises(HSLRuntimeError, _call, mail, "renameHeader", b"subject", b"a b")
+        self.assertEqual(_call(mail, "toString"), corpus.PLAIN)
+
+    def test_valueCannotInjectHeaders(self):
+        """With encoding on, line breaks in a value cannot start a new header field."""
+        ns = Host().namespace()
+        mail = _static(ns["MailMessage"], "String", corpus.PLAIN)
+        _call(mail, "addHeader", b"X-A", b"one\r\nBcc: victim@example.com")
+        self.assertNotIn("bcc", mime.parse(_call(mail, "toString")).root.header_names())
+
+    def test_declaredMultipartType(self):
+        """A Content-Type added with its own boundary is the one the parts are separated with."""
+        ns = Host().namespace()
+        outer = ns["MIME"]()
+        _call(outer, "addHeader", b"Content-Type", b'multipart/related; boundary="rel-1"')
+        _call(outer, "appendPart", _call(ns["MIME"](), "setBody", b"a"))
+        root = mime.parse(_call(outer, "toString")).root
+        self.assertEqual(root.content_type, "multipart/related")
+        self.assertEqual([c.body() for c in root.children], [b"a"])

@@ -24,9 +24,19 @@ from halon.hsl.values import HSLArray, HSLObject, to_bytes, to_number, truthy
 
 __all__ = ["MIME", "MIMEPart", "MailMessage"]
 
+_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+")
+
 
 def _str(value):
     return to_bytes(value).decode("utf-8", "surrogateescape")
+
+
+def _field_name(value, method):
+    """A header name a script gave, checked: printable ASCII without colon or space."""
+    name = to_bytes(value)
+    if not _NAME.fullmatch(name):
+        raise HSLRuntimeError("%s(): invalid header name %r" % (method, name.decode("utf-8", "replace")))
+    return name.decode("ascii")
 
 
 def _out(text):
@@ -148,7 +158,7 @@ class MIME(HSLObject):
 
     def add_header(self, name, value, options=None):
         opts = _options(options, "addHeader", {"encode"})
-        self.builder.add_header(_str(name), _str(value), truthy(opts.get("encode", True)))
+        self.builder.add_header(_field_name(name, "addHeader"), _str(value), truthy(opts.get("encode", True)))
         return self
 
     def append_part(self, part):
@@ -315,11 +325,11 @@ class MIMEPart(HSLObject):
     def set_header(self, name, value, options=None):
         opts = _options(options, "setHeader", {"index", "encode"})
         encode = truthy(opts.get("encode", True))
-        return float(self.part.set_header(_str(name), _str(value), _index(opts), encode))
+        return float(self.part.set_header(_field_name(name, "setHeader"), _str(value), _index(opts), encode))
 
     def add_header(self, name, value, options=None):
         opts = _options(options, "addHeader", {"encode"})
-        self.part.add_header(_str(name), _str(value), truthy(opts.get("encode", True)))
+        self.part.add_header(_field_name(name, "addHeader"), _str(value), truthy(opts.get("encode", True)))
         return None
 
     def del_header(self, name, options=None):
@@ -327,7 +337,7 @@ class MIMEPart(HSLObject):
         return float(self.part.del_header(_str(name), _index(opts)))
 
     def rename_header(self, name, newname):
-        return float(self.part.rename_header(_str(name), _str(newname)))
+        return float(self.part.rename_header(_str(name), _field_name(newname, "renameHeader")))
 
     def set_date_later(self):
         return float(self.part.set_date_later())
