@@ -34,6 +34,13 @@ Building a message from scratch (DSN bounces, MIME() in scripts):
     builder.add_header("Subject", "Hello")
     builder.set_body(b"Hi")
     data = builder.render(top=True)         # CRLF line endings
+
+A part whose body must go in unencoded (the message/rfc822 part of a DSN)
+gets its own Content-Type and Content-Transfer-Encoding fields with
+C{add_header}; the builder then leaves the body exactly as given.
+Attachment helpers: C{part.filename}, C{part.content_type},
+C{part.disposition}, C{part.type_param(name)}, and
+C{content_disposition(type, filename)} for writing one.
 """
 
 from halon.mime.builder import MIMEBuilder, content_disposition

@@ -171,6 +171,14 @@ class Part:
         return name or None
 
     @property
+    def disposition(self):
+        """The Content-Disposition type (attachment, inline ...), lower case, or None."""
+        raw = self.header_value(b"content-disposition")
+        if raw is None:
+            return None
+        return ContentParams(decode_text(raw)).type or None
+
+    @property
     def size(self):
         return self.end - self.start
 

@@ -260,3 +260,23 @@ class _Re:
 
     def search(self, text):
         return self._re.search(text)
+
+
+class HelperTests(unittest.TestCase):
+    def test_disposition(self):
+        """disposition is the Content-Disposition type, lower case, or None."""
+        root = mime.parse(corpus.MIXED).root
+        self.assertEqual([p.disposition for p in root.walk()], [None, None, None, None, "attachment", "inline"])
+
+    def test_rawChildForDSN(self):
+        """A builder part with its own Content-Type and Content-Transfer-Encoding carries a message unchanged."""
+        report = mime.MIMEBuilder()
+        report.set_type("multipart/report")
+        original = mime.MIMEBuilder()
+        original.add_header("Content-Type", "message/rfc822")
+        original.add_header("Content-Transfer-Encoding", "8bit")
+        original.set_body(corpus.crlf(corpus.EIGHTBIT))
+        report.append_part(original)
+        root = mime.parse(report.render(top=True)).root
+        self.assertEqual(root.children[0].children[0].raw_bytes(), corpus.crlf(corpus.EIGHTBIT).rstrip(b"\r\n"))
+        self.assertEqual(mime.content_disposition("attachment", "å.txt"), "attachment; filename*=utf-8''%C3%A5.txt")
