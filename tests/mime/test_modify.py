@@ -378,3 +378,46 @@ class ChangeListTests(unittest.TestCase):
         self.assertEqual(message.write_file(path), len(corpus.PLAIN) + 7)
         with open(path, "rb") as f:
             self.assertEqual(f.read(), b"X-A: 1\n" + corpus.PLAIN)
+
+
+_OPERATIONS = [
+    lambda p, b: p.add_header("X-Fuzz", "vä"),
+    lambda p, b: p.set_header("Content-Type", "text/plain"),
+    lambda p, b: p.del_header("content-transfer-encoding"),
+    lambda p, b: p.rename_header("subject", "X-Old-Subject"),
+    lambda p, b: p.set_body(b"new body \xe5\n"),
+    lambda p, b: p.set_preamble(b"pre"),
+    lambda p, b: p.set_epilogue(b"epi"),
+    lambda p, b: p.append_part(b),
+    lambda p, b: p.prepend_part(b),
+    lambda p, b: p.replace_part(b),
+    lambda p, b: p.remove(),
+    lambda p, b: p.set_date_later(),
+]
+
+
+class FuzzTests(unittest.TestCase):
+    from hypothesis import given as _given, settings as _settings, strategies as _st
+
+    @_settings(max_examples=300, deadline=None)
+    @_given(
+        _st.sampled_from(sorted(corpus.CORPUS)),
+        _st.booleans(),
+        _st.lists(_st.tuples(_st.integers(0, 50), _st.integers(0, len(_OPERATIONS) - 1)), max_size=8),
+    )
+    def test_anyChangesStayParseable(self, name, wire, steps):
+        """Any sequence of changes on any corpus message serialises, parses again, and resets to the original."""
+        data = corpus.CORPUS[name]
+        data = corpus.crlf(data) if wire else data
+        message = mime.parse(data)
+        parts = list(message.root.walk())
+        for index, op in steps:
+            _OPERATIONS[op](parts[index % len(parts)], _builder(b"fuzz"))
+        out = message.to_bytes()
+        again = mime.parse(out)
+        for part in again.root.walk():
+            part.body()
+            part.header_names()
+        self.assertEqual(mime.parse(out).to_bytes(), out)
+        message.reset()
+        self.assertEqual(message.to_bytes(), data)
