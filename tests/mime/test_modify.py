@@ -2,7 +2,10 @@
 
 import email
 import email.policy
+import email.utils
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.trial import unittest
 
 from halon import mime
@@ -397,13 +400,11 @@ _OPERATIONS = [
 
 
 class FuzzTests(unittest.TestCase):
-    from hypothesis import given as _given, settings as _settings, strategies as _st
-
-    @_settings(max_examples=300, deadline=None)
-    @_given(
-        _st.sampled_from(sorted(corpus.CORPUS)),
-        _st.booleans(),
-        _st.lists(_st.tuples(_st.integers(0, 50), _st.integers(0, len(_OPERATIONS) - 1)), max_size=8),
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.sampled_from(sorted(corpus.CORPUS)),
+        st.booleans(),
+        st.lists(st.tuples(st.integers(0, 50), st.integers(0, len(_OPERATIONS) - 1)), max_size=8),
     )
     def test_anyChangesStayParseable(self, name, wire, steps):
         """Any sequence of changes on any corpus message serialises, parses again, and resets to the original."""
