@@ -280,3 +280,24 @@ class HelperTests(unittest.TestCase):
         root = mime.parse(report.render(top=True)).root
         self.assertEqual(root.children[0].children[0].raw_bytes(), corpus.crlf(corpus.EIGHTBIT).rstrip(b"\r\n"))
         self.assertEqual(mime.content_disposition("attachment", "å.txt"), "attachment; filename*=utf-8''%C3%A5.txt")
+
+
+class DLPInterfaceTests(unittest.TestCase):
+    def test_partIdsMatchDLP(self):
+        """The part ids dlp() reports (dlpd's MIME walk) are the ids getByID() finds."""
+        from halon.dlpd.walk import walk
+
+        for name, data in corpus.both():
+            ours = [p.id for p in mime.parse(data).root.walk()]
+            self.assertEqual([item.partid for item in walk(data)], ours, name)
+
+    def test_dlpReadsMailMessage(self):
+        """dlp() takes a MailMessage or a MIME() and scans its bytes with the changes applied."""
+        from halon.hsl.host import Host
+        from halon.hsl.stdlib.dlp import message_bytes
+
+        ns = Host().namespace()
+        mail = ns["MailMessage"].from_string(corpus.PLAIN)
+        mail.add_header(b"X-A", b"1")
+        self.assertEqual(message_bytes(mail), b"X-A: 1\n" + corpus.PLAIN)
+        self.assertTrue(message_bytes(ns["MIME"]().set_body(b"x")).endswith(b"\r\n\r\nx\r\n"))
