@@ -31,3 +31,43 @@ async def wait_until(predicate, timeout, step=0.002):
 
 def socket_path(folder, name):
     return os.path.join(folder, name)
+
+
+def twistd(testcase, plugin, config_path, ready_path, env=None, timeout=30):
+    """
+    Run C{twistd -n <plugin> --config <config_path>} as a real process until
+    the test ends; returns the Popen once C{ready_path} (its socket) exists.
+    """
+    import subprocess
+    import sys
+
+    folder = os.path.dirname(config_path)
+    log = os.path.join(folder, plugin + ".log")
+    command = [os.path.join(os.path.dirname(sys.executable), "twistd"), "-n", "--pidfile=", "--logfile", log]
+    proc = subprocess.Popen(command + [plugin, "--config", config_path], env=dict(os.environ, **(env or {})))
+
+    def stop():
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    testcase.addCleanup(stop)
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(ready_path):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            with open(log) if os.path.exists(log) else open(os.devnull) as f:
+                raise AssertionError("%s did not start:\n%s" % (plugin, f.read()))
+        time.sleep(0.02)
+    return proc
+
+
+def write_yaml(folder, name, data):
+    import yaml
+
+    path = os.path.join(folder, name)
+    with open(path, "w") as f:
+        yaml.safe_dump(data, f)
+    return path

@@ -1,8 +1,6 @@
 """Counters shared through a real redis-server."""
 
 import os
-import subprocess
-import sys
 
 from twisted.internet import defer, reactor, threads
 from twisted.internet.endpoints import TCP4ClientEndpoint
@@ -12,19 +10,9 @@ from halon.rated.backends import RedisBackend
 from halon.rated.protocol import RateClient
 from halon.rated.resp import RedisClient, RedisError, RESPProtocol
 from halon.rated.window import RateTable
-from tests.rated.helpers import short_tempdir
+from tests.rated.helpers import short_tempdir, twistd, write_yaml
 from tests.rated.redisserver import start_redis
 
-NODE = r"""
-import sys
-from twisted.internet import reactor
-from halon.rated.service import RatedService
-from halon.stats import Stats
-path, port = sys.argv[1], int(sys.argv[2])
-startup = {"redis": {"address": "127.0.0.1", "port": port}, "environment": {"socket": {"path": path}}}
-RatedService(reactor, startup, {}, Stats()).startService()
-reactor.run()
-"""
 
 
 class RESPTests(unittest.TestCase):
@@ -101,50 +89,36 @@ class RedisBackendTests(unittest.TestCase):
 
 
 class ThreeProcessTests(unittest.TestCase):
-    """Three rated processes, one Redis: what three smtpd hosts see."""
+    """Three `twistd halon-rated` processes, one Redis: what three smtpd hosts see."""
 
     def setUp(self):
         self.port, _ = start_redis(self)
         self.folder = short_tempdir(self)
         self.clients = []
-        env = dict(os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+    def start_nodes(self):
         for i in range(3):
             path = os.path.join(self.folder, "rated%d.sock" % i)
-            proc = subprocess.Popen([sys.executable, "-c", NODE, path, str(self.port)], env=env)
-            self.addCleanup(_stop, proc)
+            startup = {"redis": {"address": "127.0.0.1", "port": self.port}, "environment": {"socket": {"path": path}}}
+            twistd(self, "halon-rated", write_yaml(self.folder, "rated%d.yaml" % i, startup), path)
             client = RateClient(path, timeout=5)
             self.addCleanup(client.close)
-            self.clients.append((path, client))
-
-    def wait_sockets(self):
-        import time
-
-        deadline = time.monotonic() + 20
-        for path, _ in self.clients:
-            while not os.path.exists(path):
-                if time.monotonic() > deadline:
-                    raise AssertionError("rated did not start")
-                time.sleep(0.02)
+            self.clients.append(client)
 
     @defer.inlineCallbacks
     def test_concurrentCallersShareOneLimit(self):
         """Callers hammering three rated processes at once get exactly the limit, no more."""
-        yield threads.deferToThread(self.wait_sockets)
+        yield threads.deferToThread(self.start_nodes)
         limit = 100
 
         def hammer(client):
             return sum(client.rate(b"shared", b"customer", limit, 60) for _ in range(80))
 
         accepted = yield defer.gatherResults(
-            [threads.deferToThread(hammer, client) for _, client in self.clients for _ in range(2)]
+            [threads.deferToThread(hammer, client) for client in self.clients for _ in range(2)]
         )
         self.assertEqual(sum(accepted), limit)
         counts = yield defer.gatherResults(
-            [threads.deferToThread(client.rate, b"shared", b"customer", 0, 60) for _, client in self.clients]
+            [threads.deferToThread(client.rate, b"shared", b"customer", 0, 60) for client in self.clients]
         )
         self.assertEqual(counts, [limit] * 3)
-
-
-def _stop(proc):
-    proc.terminate()
-    proc.wait(10)
