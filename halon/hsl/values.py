@@ -385,8 +385,7 @@ def _element_repr(value):
 
 
 def _array_repr(array):
-    if array.is_list():
-        return b"[" + b",".join(_element_repr(v) for v in array.values()) + b"]"
+    """The manual's echo format: every pair as key=>value, even for lists."""
     return (
         b"["
         + b",".join(
