@@ -39,3 +39,14 @@ def _value(v):
 def show(value):
     """How echo prints C{value}, as str."""
     return to_bytes(value).decode("utf-8")
+
+
+def plain(value):
+    """An HSL value as plain Python: list-like arrays as lists, others as dicts, strings as str."""
+    if isinstance(value, HSLArray):
+        if value.is_list():
+            return [plain(v) for v in value.values()]
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return value

@@ -164,7 +164,11 @@ def array_reverse(array_):
 
 
 class _LessThan:
-    """Sort key whose < asks the script's less-than callback (Python's sort only uses <)."""
+    """
+    Sort key whose < asks the script's less-than callback (Python's sort
+    only uses <).  The callback's HSL result is handed to the sort as it is:
+    Python's truth test of an HSL value is HSL's truthiness.
+    """
 
     __slots__ = ("key", "value", "sort_by")
 
@@ -176,7 +180,7 @@ class _LessThan:
         self.sort_by = sort_by
 
     def __lt__(self, other):
-        return truthy(self.less(self.sort_by, other.sort_by))
+        return self.less(self.sort_by, other.sort_by)
 
 
 @core.function()
