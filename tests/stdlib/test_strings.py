@@ -4,7 +4,7 @@ from twisted.trial import unittest
 
 from halon.hsl.errors import HSLRuntimeError
 from halon.hsl.values import HSLArray
-from tests.stdlib.helpers import plain, arr, fn, show
+from tests.stdlib.helpers import arr, fn, plain
 
 
 class TypesTests(unittest.TestCase):
