@@ -98,6 +98,11 @@ setup(
         "protobuf>=5.27",
         "python-magic>=0.4.27",
         "idna>=3.6",
+        "dkimpy>=1.1.5",
+        "pynacl>=1.5",
+        "authres>=1.2",
+        "pyspf>=2.0.14",
+        "dnspython>=2.6",
     ],
     extras_require={
         "test": ["hypothesis>=6.100"],

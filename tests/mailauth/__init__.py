@@ -1,0 +1,1 @@
+"""SPF, DKIM, DMARC, ARC, DANE and MTA-STS against a real DNS server on loopback."""

@@ -1,0 +1,1 @@
+"""Real peers the tests start on loopback: DNS servers, SMTP servers, certificates."""
