@@ -29,6 +29,8 @@ class Host:
     @ivar ffi: whether the FFI class may load libraries.
     @ivar reactor: the reactor that services run on, or C{None} (then I/O
         functions are not available).
+    @ivar publicsuffix: path of the public suffix list file
+        (C{environment.publicsuffix}), or C{None} for the system's copy.
     @ivar services: name -> service object ("resolver", "rate", "http",
         "dlp", "queue", "metrics" ...), registered by daemons.
     """
@@ -42,12 +44,14 @@ class Host:
         stdout=None,
         syslog=None,
         serverid=None,
+        publicsuffix=None,
     ):
         self.rootpath = None if rootpath is None else os.path.realpath(rootpath)
         self.files = dict(files or {})
         self.ffi = ffi
         self.reactor = reactor
         self.serverid = serverid
+        self.publicsuffix = publicsuffix
         self.services = {}
         self._stdout = stdout if stdout is not None else sys.stdout.buffer
         self._syslog = syslog
