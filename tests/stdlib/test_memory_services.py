@@ -9,7 +9,7 @@ from halon.hsl.host import Host
 from halon.hsl.stdlib import core
 from halon.hsl.stdlib.memory import memory_of
 from halon.hsl.stdlib.services import DELEGATED
-from tests.stdlib.helpers import arr, fn, plain
+from tests.stdlib.helpers import arr, plain
 
 
 class MemoryTests(unittest.TestCase):
