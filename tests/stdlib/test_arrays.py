@@ -69,6 +69,7 @@ class ArrayTests(unittest.TestCase):
         self.assertEqual(plain(r(0.0, 1.0, 0.25)), [0, 0.25, 0.5, 0.75])
         self.assertEqual(plain(r(3.0, 1.0)), [])
         self.assertRaises(HSLRuntimeError, r, 0.0, 1.0, 0.0)
+        self.assertRaises(HSLRuntimeError, r, 0.0, float("inf"))
 
     def test_reduce(self):
         """The manual's sum, an initial value, one value alone, and the empty-array error."""

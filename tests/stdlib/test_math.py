@@ -63,3 +63,8 @@ class MathTests(unittest.TestCase):
     def test_types(self):
         """Numbers only."""
         self.assertRaises(HSLRuntimeError, fn("abs"), b"1")
+
+    def test_extremeDecimals(self):
+        """round() with decimals beyond a double's range neither raises nor changes the number wrongly."""
+        self.assertEqual(fn("round")(1.5, 400.0), 1.5)
+        self.assertEqual(fn("round")(1.5, -400.0), 0.0)

@@ -127,8 +127,8 @@ def array_range(start, stop, step=1.0):
     if by == 0 or by != by:
         fail("array_range", "step must not be 0")
     count = (last - first) / by
-    if count != count:
-        fail("array_range", "start and stop must be finite")
+    if count != count or count in (float("inf"), float("-inf")):
+        fail("array_range", "start, stop and step must be finite")
     n = int(count)
     if n < count:
         n += 1

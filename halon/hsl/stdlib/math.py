@@ -84,8 +84,10 @@ def pow_(base, exponent):
 
 def c_round(n, decimals=0):
     """Half away from zero (C's round), at C{decimals} places (may be negative)."""
-    if not _math.isfinite(n):
+    if not _math.isfinite(n) or decimals > 308:
         return n
+    if decimals < -308:
+        return _math.copysign(0.0, n)
     scale = 10.0**decimals
     scaled = _math.fabs(n) * scale if decimals >= 0 else _math.fabs(n) / 10.0**-decimals
     if not _math.isfinite(scaled):
