@@ -2,7 +2,7 @@
 Data formats: JSON, CSV and YAML.
 
 JSON goes through Python's C encoder and decoder with a conversion pass
-on either side, which keeps a 1 MB document well under a tenth of a second
+on either side: a 1 MB document takes about a tenth of a second
 each way.  Arrays keyed 0, 1, ... n-1 encode as JSON arrays, other arrays
 as objects (number keys become strings); JSON strings must be UTF-8.
 Anything that cannot be represented (nan, objects, functions, bytes that
