@@ -1,0 +1,1 @@
+"""DKIM signing and verification speed of halon.mailauth beside dkimpy's own signer."""
