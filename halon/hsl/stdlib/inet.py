@@ -13,7 +13,6 @@ import hashlib
 import ipaddress
 import os
 import socket
-import threading
 import urllib.parse
 import uuid as _uuid
 
@@ -22,8 +21,8 @@ import idna
 from halon.hsl.stdlib import core
 from halon.hsl.stdlib._check import fail, integer, options, string
 from halon.hsl.values import HSLArray
+from halon.mailauth import psl
 
-SYSTEM_PUBLICSUFFIX = "/usr/share/publicsuffix/public_suffix_list.dat"
 _PRIORITIES = {b"emerg": 0, b"alert": 1, b"crit": 2, b"err": 3, b"warning": 4, b"notice": 5, b"info": 6, b"debug": 7}
 
 
@@ -107,88 +106,23 @@ def domain_includes(subdomain, domain, options_=None):
     return sub == dom or sub.endswith(b"." + dom)
 
 
-class PublicSuffixList:
-    """The rules of a public_suffix_list.dat file (normal, wildcard and exception rules)."""
-
-    def __init__(self, text):
-        self.rules = set()
-        self.exceptions = set()
-        self.tlds = set()
-        for line in text.splitlines():
-            line = line.strip().split(None, 1)[0] if line.strip() else ""
-            if not line or line.startswith("//"):
-                continue
-            rule = _ascii_name(line)
-            if rule is None:
-                continue
-            if rule.startswith(b"!"):
-                self.exceptions.add(rule[1:])
-            else:
-                self.rules.add(rule)
-            self.tlds.add(rule.rsplit(b".", 1)[-1].lstrip(b"!"))
-
-    def suffix(self, name):
-        """The public suffix of C{name} (lower-case ASCII labels), or None for an unknown TLD."""
-        labels = name.split(b".")
-        if labels[-1] not in self.tlds:
-            return None
-        best = 1
-        for i in range(len(labels)):
-            candidate = b".".join(labels[i:])
-            if candidate in self.exceptions:
-                return b".".join(labels[i + 1 :])
-            wildcard = b".".join([b"*"] + labels[i + 1 :])
-            if candidate in self.rules or (i + 1 < len(labels) and wildcard in self.rules):
-                best = max(best, len(labels) - i)
-        return b".".join(labels[-best:])
-
-
-def _ascii_name(text):
-    """A list rule in lower-case ASCII (Unicode rules through IDNA), or None."""
-    prefix = ""
-    if text.startswith("!"):
-        prefix, text = "!", text[1:]
-    if text.startswith("*."):
-        prefix, text = prefix + "*.", text[2:]
-    try:
-        return (prefix + text).encode("ascii").lower()
-    except UnicodeEncodeError:
-        try:
-            return prefix.encode("ascii") + idna.encode(text, uts46=True).lower()
-        except (idna.IDNAError, UnicodeError):
-            return None
-
-
-_lists = {}
-_lists_lock = threading.Lock()
-
-
-def public_suffix_list(path):
-    """The parsed list at C{path}, read once per process (None when unreadable)."""
-    with _lists_lock:
-        if path not in _lists:
-            try:
-                with open(path, encoding="utf-8") as f:
-                    _lists[path] = PublicSuffixList(f.read())
-            except OSError:
-                _lists[path] = None
-        return _lists[path]
-
-
 @core.function("domain_publicsuffix", host=True)
 def domain_publicsuffix(host, domain):
     name = string("domain_publicsuffix", domain, "domain").lower().strip(b".")
     ascii_name = _to_ascii(name)
     if not ascii_name or b".." in ascii_name:
         return None
-    path = getattr(host, "publicsuffix", None) or (SYSTEM_PUBLICSUFFIX if os.path.exists(SYSTEM_PUBLICSUFFIX) else None)
-    rules = public_suffix_list(path) if path else None
+    rules = psl.load(getattr(host, "publicsuffix", None))
     if rules is None:
         tld = ascii_name.rsplit(b".", 1)[-1]
         if (tld.isalpha() and len(tld) >= 2) or tld.startswith(b"xn--"):
             return tld
         return None
-    return rules.suffix(ascii_name)
+    text = ascii_name.decode("ascii")
+    if text.rsplit(".", 1)[-1] not in rules.tlds:
+        return None
+    suffix = rules.public_suffix(text)
+    return None if suffix is None else suffix.encode("ascii")
 
 
 def _to_ascii(name):
