@@ -11,7 +11,6 @@ label when that looks like a TLD (letters, or an xn-- label).
 
 import hashlib
 import ipaddress
-import os
 import socket
 import urllib.parse
 import uuid as _uuid
