@@ -313,11 +313,14 @@ def _dlpd_app(document, startup, lint):
         elif "id" not in rule and "name" not in rule:
             out.append(document.problem(("rules", i, "id"), "required field is missing"))
         for field in ("regex", "filename", "mimetype"):
-            for j, pattern in _items(rule.get(field)):
+            value = rule.get(field)
+            entries = [(None, value)] if isinstance(value, str) else _items(value)
+            for j, pattern in entries:
                 if isinstance(pattern, str):
                     problem = _dlp_pattern_problem(pattern)
                     if problem:
-                        out.append(document.problem(("rules", i, field, j), problem))
+                        where = ("rules", i, field) + (() if j is None else (j,))
+                        out.append(document.problem(where, problem))
         conditions = ("regex", "keywords", "cards", "iban", "filename", "mimetype", "size", "md5hash", "sha1hash", "sha2hash")
         if not any(rule.get(c) for c in conditions):
             out.append(document.problem(("rules", i), "the rule has no condition"))
