@@ -129,7 +129,7 @@ def _smtpd_app(document, startup, lint):
             out.append(document.problem(base + ("transport",), "no transport with id %s in transportgroups" % (_q(server["transport"]),)))
         phases = _dict(server.get("phases"))
         for kind in HOOK_TYPES:
-            for path, ident in _hook_refs(base + ("phases", kind, "hook"), _dict(phases.get(kind)).get("hook")):
+            for path, ident in hook_refs(base + ("phases", kind, "hook"), _dict(phases.get(kind)).get("hook")):
                 if ident not in hook_ids[kind]:
                     out.append(document.problem(path, "no %s hook with id %s in scripting.hooks.%s" % (kind, _q(ident), kind)))
         tls = _dict(server.get("tls"))
@@ -161,7 +161,7 @@ def _smtpd_app(document, startup, lint):
     return out
 
 
-def _hook_refs(path, hook):
+def hook_refs(path, hook):
     """(path, hook id) of every hook a phase names (rcptto may name one per recipient domain)."""
     if isinstance(hook, str):
         return [(path, hook)]
