@@ -1,0 +1,112 @@
+"""
+Handlers a daemon can register as they are, built from the objects it
+already has:
+
+    ControlService(reactor, path, {
+        "ProcessStats": handlers.process_stats(stats),
+        "ConfigReload": handlers.reload("ConfigReload", app.reload),
+        "HSLRateList": handlers.rates_list(rated.rates_list),
+        ...
+    })
+"""
+
+from twisted.internet import defer
+
+from halon.control import api
+from halon.control.commands import ControlError
+
+
+def process_stats(stats):
+    """process-stats from a L{halon.stats.Stats}: every counter, in registration order."""
+    response_class = api.CALLS["ProcessStats"].response_class()
+
+    def handle(request):
+        response = response_class()
+        for name, value in stats.snapshot():
+            stat = response.stats.add(name=name)
+            if isinstance(value, (int, float)):
+                stat.number = value
+            elif isinstance(value, bytes):
+                stat.text = value.decode("utf-8", "replace")
+            elif value is not None:
+                stat.text = str(value)
+        return response
+
+    return handle
+
+
+def reload(name, reload):
+    """
+    A reload call (C{"ConfigReload"}, C{"PolicyReload"}, C{"SuspendReload"},
+    C{"DeliveryReload"}, C{"ResolverClear"}) answered by C{reload()}, which
+    returns when done (or a Deferred) and raises when it refuses; the
+    exception's message (a config error names file, path and reason) is what
+    halonctl prints, and the running state is the reload callable's to keep.
+    """
+    response_class = api.CALLS[name].response_class()
+
+    def handle(request):
+        d = defer.maybeDeferred(reload)
+        d.addCallbacks(lambda _: response_class(), _refused)
+        return d
+
+    return handle
+
+
+def _refused(failure):
+    if failure.check(ControlError):
+        return failure
+    error = failure.value
+    if isinstance(error, Exception) and not isinstance(error, (AssertionError, NameError, AttributeError, TypeError)):
+        raise ControlError(str(error) or type(error).__name__)
+    return failure
+
+
+def rates_list(rows):
+    """
+    hsl rates list from C{rows()}: (namespace, entry, count, local count,
+    oldest, newest, rate) tuples, or a Deferred of them (rated's
+    C{RatedService.rates_list}).
+    """
+    response_class = api.CALLS["HSLRateList"].response_class()
+
+    def handle(request):
+        def build(result):
+            response = response_class()
+            for namespace, entry, count, local, oldest, newest, rate in result:
+                namespace, entry = _text(namespace), _text(entry)
+                if request.namespace and namespace != request.namespace:
+                    continue
+                if request.entry and entry != request.entry:
+                    continue
+                response.rates.add(
+                    namespace=namespace,
+                    entry=entry,
+                    count=int(count),
+                    localcount=int(local),
+                    oldest=int(oldest),
+                    newest=int(newest),
+                    rate=rate,
+                )
+            return response
+
+        return defer.maybeDeferred(rows).addCallback(build)
+
+    return handle
+
+
+def rates_clear(clear):
+    """hsl rates clear from C{clear(namespace, entry)} (None = any): how many entries went."""
+    response_class = api.CALLS["HSLRateClear"].response_class()
+
+    def handle(request):
+        namespace = request.namespace.encode("utf-8") if request.namespace else None
+        entry = request.entry.encode("utf-8") if request.entry else None
+        d = defer.maybeDeferred(clear, namespace, entry)
+        return d.addCallback(lambda count: response_class(count=count))
+
+    return handle
+
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
