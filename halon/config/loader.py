@@ -74,10 +74,13 @@ def parse_running(kind, text, name="<config>", base_dir=None, startup=None, sche
     return _finish(kind, document, startup, schema_dir, check_hsl)
 
 
-def check(kind, document, startup=None, schema_dir=None, check_hsl=True):
-    """Every problem of a parsed document (schema and semantic), in file order."""
+def check(kind, document, startup=None, schema_dir=None, check_hsl=True, local=True):
+    """
+    Every problem of a parsed document (schema and semantic), in file
+    order.  C{local}: also check that files it names exist here.
+    """
     problems = schema.problems(document, kind, schema_dir)
-    problems += semantic.check(kind, document, startup, check_hsl)
+    problems += semantic.check(kind, document, startup, check_hsl, local)
     unique = list(dict.fromkeys(problems))
     return sorted(unique, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
 

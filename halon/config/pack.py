@@ -88,7 +88,7 @@ class Packer:
         # Scripts were compiled from their source files already, with their own names;
         # a hook whose script is missing is reported once, by the packer.
         known = {(p.file, p.path) for p in self.problems}
-        self.problems += [p for p in semantic.check(kind, document, startup, lint=False) if (p.file, p.path) not in known]
+        self.problems += [p for p in semantic.check(kind, document, startup, lint=False, local=False) if (p.file, p.path) not in known]
 
     # -- smtpd-app.yaml -----------------------------------------------------
 

@@ -21,10 +21,17 @@ CONDITION_FIELDS = ("tenantid", "jobid", "transportid", "localip", "grouping", "
 _NETWORK_FIELDS = ("localip", "remoteip")
 
 
-def check(kind, document, startup=None, lint=True):
-    """The semantic problems of C{document}, a file of C{kind}."""
+def check(kind, document, startup=None, lint=True, local=True):
+    """
+    The semantic problems of C{document}, a file of C{kind}.  C{lint}
+    compiles the scripts it carries; C{local} checks that files it names
+    (certificates) exist on this machine, which is right where the
+    configuration runs and wrong where it is only packed.
+    """
     checker = _CHECKS.get(kind)
-    return checker(document, startup, lint) if checker else []
+    if checker is None:
+        return []
+    return checker(document, startup, lint, local)
 
 
 def _items(value):
@@ -57,7 +64,7 @@ def _q(text):
 # -- smtpd.yaml ---------------------------------------------------------------
 
 
-def _smtpd(document, startup, lint):
+def _smtpd(document, startup, lint, local):
     data = document.data
     servers = _items(data.get("servers"))
     out = _unique(document, [(("servers", i), s) for i, s in servers], "server")
@@ -83,7 +90,7 @@ def _smtpd(document, startup, lint):
 # -- smtpd-app.yaml -----------------------------------------------------------
 
 
-def _smtpd_app(document, startup, lint):
+def _smtpd_app(document, startup, lint, local):
     data = document.data
     scripting = _dict(data.get("scripting"))
     hooks = _dict(scripting.get("hooks"))
@@ -106,7 +113,7 @@ def _smtpd_app(document, startup, lint):
     for path, entry in pki:
         for part in ("certificate", "privatekey"):
             where = _dict(_dict(entry).get(part)).get("path")
-            if isinstance(where, str) and document.base_dir is not None:
+            if local and isinstance(where, str) and document.base_dir is not None:
                 full = os.path.join(document.base_dir, where)
                 if not os.path.isfile(full):
                     out.append(document.problem(path + (part, "path"), "no such file: %s" % (full,)))
@@ -244,7 +251,7 @@ def _conditions(document, path, condition):
     return out
 
 
-def _policy(document, startup, lint):
+def _policy(document, startup, lint, local):
     out = []
     for i, policy in _items(document.data.get("policies")):
         for j, condition in _items(_dict(policy).get("conditions")):
@@ -252,14 +259,14 @@ def _policy(document, startup, lint):
     return out
 
 
-def _suspend(document, startup, lint):
+def _suspend(document, startup, lint, local):
     out = []
     for i, item in _items(document.data.get("suspends")):
         out += _conditions(document, ("suspends", i), item)
     return out
 
 
-def _delivery(document, startup, lint):
+def _delivery(document, startup, lint, local):
     out = []
     for i, condition in _items(_dict(document.data.get("delivery")).get("conditions")):
         out += _conditions(document, ("delivery", "conditions", i, "if"), _dict(condition).get("if"))
@@ -285,7 +292,7 @@ def _regex_problem(text):
 # -- rated-app.yaml, dlpd-app.yaml ------------------------------------------
 
 
-def _rated_app(document, startup, lint):
+def _rated_app(document, startup, lint, local):
     out = []
     for i, peer in _items(document.data.get("peers")):
         if isinstance(peer, str):
@@ -300,7 +307,7 @@ def _rated_app(document, startup, lint):
     return out
 
 
-def _dlpd_app(document, startup, lint):
+def _dlpd_app(document, startup, lint, local):
     rules = _items(document.data.get("rules"))
     out, seen = [], {}
     for i, rule in rules:
