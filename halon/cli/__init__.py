@@ -1,1 +1,1 @@
-"""The command line programs: hsh (scripts), halonctl (control), halonconfig (config builder)."""
+"""The command line programs: halonctl, hsh and halonconfig."""
