@@ -22,6 +22,7 @@ anything is written to C{dist/}; with any problem nothing is written.
 import base64
 import fnmatch
 import os
+import re
 
 from halon.config import files, hsl, loader, schema, semantic
 from halon.config.errors import ConfigError, Problem
@@ -229,12 +230,15 @@ class Packer:
             if source is None:
                 continue
             for message in hsl.syntax_errors(source, rel):
-                self.problems.append(Problem(rel, None, _strip_name(message, rel)))
+                self.problems.append(_positioned(rel, message))
 
 
-def _strip_name(message, rel):
-    """Problems print as file:line:col: reason; a syntax error already starts with its file name."""
-    return message[len(rel) + 1 :].lstrip() if message.startswith(rel + ":") else message
+def _positioned(rel, message):
+    """A syntax error (C{file:line:col: reason}) as a Problem that prints the same way."""
+    match = re.match(r"^%s:(\d+):(\d+): (.*)$" % (re.escape(rel),), message, re.S)
+    if match is None:
+        return Problem(rel, None, message[len(rel) + 1 :].lstrip() if message.startswith(rel + ":") else message)
+    return Problem(rel, None, match.group(3), int(match.group(1)), int(match.group(2)))
 
 
 def _ignore_patterns(path):
