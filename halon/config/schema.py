@@ -91,7 +91,8 @@ def _explain(document, error, root):
         return out
     if validator in ("anyOf", "oneOf"):
         branch = _matching_branch(error, root)
-        if branch is not None and "x-expected" in schema and all(e.absolute_path == error.absolute_path for e in branch):
+        scalar = not isinstance(error.instance, (dict, list))
+        if branch is not None and "x-expected" in schema and scalar and all(e.absolute_path == error.absolute_path for e in branch):
             branch = None
         if branch is not None:
             out = []
@@ -99,8 +100,9 @@ def _explain(document, error, root):
                 out.extend(_explain(document, sub, root))
             return out
         return [document.problem(path, _expected(schema, error.instance))]
-    if validator == "propertyNames":
-        return [document.problem(path + (error.instance,), "unknown name; %s" % (_enum_text(schema.get("enum")),))]
+    if "propertyNames" in error.relative_schema_path and validator == "enum":
+        # The name itself is the instance; jsonschema reports it at the parent's path.
+        return [document.problem(path + (error.instance,), "unknown name; %s" % (_enum_text(error.validator_value),))]
     if "x-expected" in schema and validator in ("type", "pattern", "minProperties", "maxProperties"):
         return [document.problem(path, _expected(schema, error.instance))]
     return [document.problem(path, _reason(error))]
