@@ -103,6 +103,7 @@ setup(
         "authres>=1.2",
         "pyspf>=2.0.14",
         "dnspython>=2.6",
+        "prometheus-client>=0.17",
     ],
     extras_require={
         "test": ["hypothesis>=6.100"],
