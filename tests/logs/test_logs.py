@@ -1,0 +1,124 @@
+"""The log observers environment.logging configures: JSON lines, text, syslog, level filtering."""
+
+import io
+import json
+import os
+import syslog
+
+from twisted.logger import LogLevel, LogPublisher, Logger
+from twisted.python.failure import Failure
+from twisted.trial import unittest
+
+from halon.logs import LoggingService, json_lines_observer, syslog_observer
+
+
+class JSONLinesTests(unittest.TestCase):
+    def setUp(self):
+        self.out = io.StringIO()
+        publisher = LogPublisher(json_lines_observer(self.out))
+        self.log = Logger(namespace="halon.queue", observer=publisher)
+
+    def records(self):
+        return [json.loads(line) for line in self.out.getvalue().splitlines()]
+
+    def test_oneObjectPerEventWithItsFields(self):
+        """A delivery line keeps queue id, sender, recipients, action and reply as fields beside the text."""
+        self.log.info(
+            "{queueid} <{sender}> -> {recipients}: {action} ({reply})",
+            queueid="3fd1c2:0",
+            sender="alice@example.com",
+            recipients=["bob@example.net"],
+            action="DELIVER",
+            reply="250 2.0.0 Ok",
+        )
+        [record] = self.records()
+        self.assertEqual(record["message"], "3fd1c2:0 <alice@example.com> -> ['bob@example.net']: DELIVER (250 2.0.0 Ok)")
+        self.assertEqual(record["level"], "info")
+        self.assertEqual(record["namespace"], "halon.queue")
+        self.assertEqual(record["recipients"], ["bob@example.net"])
+        self.assertEqual(record["reply"], "250 2.0.0 Ok")
+        self.assertRegex(record["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$")
+
+    def test_objectsAndBytesStillSerialise(self):
+        """Fields that are not plain data are left out; bytes become text; a line never breaks."""
+        self.log.warn("odd {thing}", thing=object(), data=b"caf\xc3\xa9\n", nested=[[1, 2]])
+        [record] = self.records()
+        self.assertNotIn("thing", record)
+        self.assertEqual(record["data"], "caf\xe9\n")
+        self.assertEqual(record["nested"], [[1, 2]])
+        self.assertEqual(len(self.out.getvalue().splitlines()), 1)
+
+    def test_failureCarriesTraceback(self):
+        """An error logged with its failure has the traceback in one field."""
+        try:
+            1 / 0
+        except ZeroDivisionError:
+            self.log.failure("delivery crashed", Failure())
+        [record] = self.records()
+        self.assertEqual(record["level"], "critical")
+        self.assertEqual(record["message"], "delivery crashed")
+        self.assertIn("ZeroDivisionError", record["traceback"])
+
+
+class SyslogTests(unittest.TestCase):
+    def test_prioritiesAndLines(self):
+        """Levels map to syslog priorities; a traceback goes out one line per record."""
+        opened, written = [], []
+        observe = syslog_observer("halon-test", "local3", openlog=lambda *a: opened.append(a), write=lambda *a: written.append(a))
+        self.assertEqual(opened, [("halon-test", syslog.LOG_PID, syslog.LOG_LOCAL3)])
+        log = Logger(observer=observe)
+        log.info("started")
+        log.error("bad {x}", x=1)
+        try:
+            raise KeyError("k")
+        except KeyError:
+            log.failure("oops")
+        self.assertEqual(written[0], (syslog.LOG_INFO, "started"))
+        self.assertEqual(written[1], (syslog.LOG_ERR, "bad 1"))
+        self.assertEqual(written[2], (syslog.LOG_CRIT, "oops"))
+        self.assertTrue(all(p == syslog.LOG_CRIT and "\n" not in line for p, line in written[2:]))
+        self.assertIn("builtins.KeyError: 'k'", [line for _, line in written])
+
+    def test_unknownFacility(self):
+        e = self.assertRaises(ValueError, syslog_observer, "halon", "kernel", openlog=lambda *a: None)
+        self.assertIn("facility must be one of", str(e))
+
+
+class ServiceTests(unittest.TestCase):
+    def test_filesLevelAndRemoval(self):
+        """Text and JSON files get the events at or above the level while running, and nothing after."""
+        folder = self.mktemp()
+        publisher = LogPublisher()
+        syslogged = []
+        conf = {
+            "level": "warn",
+            "text": os.path.join(folder, "log", "halon.log"),
+            "json": os.path.join(folder, "halon.json"),
+            "syslog": {"ident": "x", "facility": "mail"},
+        }
+        svc = LoggingService(conf, publisher, syslog=lambda ident, facility: syslogged.append)
+        svc.startService()
+        log = Logger(namespace="t", observer=publisher)
+        log.info("quiet")
+        log.warn("loud {n}", n=1)
+        svc.stopService()
+        log.error("after")
+        with open(conf["text"]) as f:
+            text = f.read()
+        self.assertNotIn("quiet", text)
+        self.assertIn("[t#warn] loud 1", text)
+        self.assertNotIn("after", text)
+        with open(conf["json"]) as f:
+            self.assertEqual([json.loads(line)["message"] for line in f], ["loud 1"])
+        self.assertEqual([e["log_level"] for e in syslogged], [LogLevel.warn])
+
+    def test_badLevel(self):
+        e = self.assertRaises(ValueError, LoggingService, {"level": "loud"})
+        self.assertIn("environment.logging.level must be one of debug, info, warn, error, critical", str(e))
+
+    def test_emptyAddsNothing(self):
+        publisher = LogPublisher()
+        svc = LoggingService({}, publisher)
+        svc.startService()
+        self.assertEqual(svc.observers, [])
+        svc.stopService()
