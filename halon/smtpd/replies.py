@@ -111,7 +111,7 @@ class R:
     BAD_SEQUENCE = Reply(503, (5, 5, 1), "%s")
     NEED_HELO = Reply(503, (5, 5, 1), "Send HELO or EHLO first")
     NESTED_MAIL = Reply(503, (5, 5, 1), "Sender already given")
-    NEED_MAIL = Reply(503, (5, 5, 1), "Need MAIL before RCPT")
+    NEED_MAIL = Reply(503, (5, 5, 1), "Need MAIL command first")
     NEED_RCPT = Reply(503, (5, 5, 1), "Need RCPT before DATA")
     NO_VALID_RECIPIENTS = Reply(554, (5, 5, 1), "No valid recipients")
     BAD_ADDRESS = Reply(501, (5, 1, 3), "Bad address syntax")

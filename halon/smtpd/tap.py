@@ -1,0 +1,85 @@
+"""
+`twistd halon-smtpd`: the SMTP server on its own.
+
+    twistd -n halon-smtpd --config /etc/halon/smtpd.yaml
+
+Reads smtpd.yaml (startup) and the smtpd-app.yaml it names (running);
+a configuration with problems stops the start with every problem listed
+and exit status 1, as Halon's "Could not load configuration" does.
+"""
+
+import sys
+
+from twisted.python import usage
+
+import halon
+
+DEFAULT_CONFIG = "/etc/halon/smtpd.yaml"
+
+
+class Options(usage.Options):
+    optParameters = [
+        ["config", "c", DEFAULT_CONFIG, "The startup configuration (smtpd.yaml)."],
+    ]
+
+
+def fail(message, out=None):
+    """Say why the configuration cannot be used, Halon's way, and stop."""
+    out = out or sys.stderr
+    out.write("smtpd: Starting Halon (%s)\n" % (halon.__version__,))
+    lines = str(message).splitlines() or [""]
+    for line in lines:
+        out.write("smtpd: Could not load configuration: %s\n" % (line,))
+    out.flush()
+    raise SystemExit(1)
+
+
+def load(config_path):
+    """(startup dict, loader of the running configuration) or L{fail}."""
+    from halon.config import ConfigError, load_running, load_startup
+
+    try:
+        startup = load_startup("smtpd", config_path)
+    except ConfigError as e:
+        fail(e)
+    appconf = startup["environment"]["appconf"]
+
+    def load_app():
+        return load_running("smtpd-app", appconf, startup=startup)
+
+    return startup, load_app
+
+
+def build(reactor, startup, load_app, stats, sink=None):
+    """The smtpd service for a loaded startup configuration (also used by `twistd halon`)."""
+    from halon.config import ConfigError
+    from halon.smtpd.service import SMTPDService
+
+    from halon.smtpd.control import control_service
+
+    try:
+        smtpd = SMTPDService(reactor, startup, load_app, stats, hooks_factory=hooks_factory(), sink=sink)
+    except ConfigError as e:
+        fail(e)
+    control = control_service(reactor, startup, smtpd, stats)
+    if control is not None:
+        control.setServiceParent(smtpd)
+    return smtpd
+
+
+def hooks_factory():
+    """The HSL hooks when the language is installed, else the built-in policy."""
+    try:
+        from halon.smtpd.hsl import hsl_hooks_factory
+    except ImportError:
+        return None
+    return hsl_hooks_factory
+
+
+def makeService(options):
+    from twisted.internet import reactor
+
+    from halon.stats import Stats
+
+    startup, load_app = load(options["config"])
+    return build(reactor, startup, load_app, Stats())

@@ -1,0 +1,188 @@
+"""
+`twistd -n halon-smtpd` as a real process on the embedded default
+configuration: it starts, takes mail from smtplib, says why it cannot
+bind, and loses nothing that got a 250 when killed with SIGKILL in the
+middle of a burst.
+"""
+
+import os
+import re
+import shutil
+import signal
+import smtplib
+import sys
+import tempfile
+import threading
+
+from twisted.internet import defer, protocol, reactor, threads
+from twisted.trial import unittest
+
+from halon.config import embedded
+from halon.queue.spool import SUFFIX, read
+from tests.smtpd.helpers import MESSAGE
+
+TWISTD = os.path.join(os.path.dirname(sys.executable), "twistd")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_LISTENING = re.compile(rb"- listening on 127\.0\.0\.1:(\d+)")
+
+
+class _Process(protocol.ProcessProtocol):
+    def __init__(self):
+        self.output = b""
+        self.listening = defer.Deferred()
+        self.ended = defer.Deferred()
+        self.status = None
+
+    def outReceived(self, data):
+        self.output += data
+        match = _LISTENING.search(self.output)
+        if match and not self.listening.called:
+            self.listening.callback(int(match.group(1)))
+
+    errReceived = outReceived
+
+    def processEnded(self, reason):
+        self.status = reason.value.exitCode
+        if not self.listening.called:
+            self.listening.errback(RuntimeError("twistd ended before listening:\n" + self.output.decode("utf-8", "replace")))
+        self.ended.callback(self.status)
+
+
+class TwistdTests(unittest.TestCase):
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="hsd")
+        self.addCleanup(shutil.rmtree, self.workdir, True)
+        self.config = embedded.write_default(self.workdir)
+        self.spool = os.path.join(self.workdir, "var", "spool", "halon", "queue")
+        self.set_port(0)
+
+    def set_port(self, port):
+        with open(self.config) as f:
+            text = f.read()
+        text = re.sub(r"port: \d+", "port: %d" % port, text)
+        with open(self.config, "w") as f:
+            f.write(text)
+
+    def start(self):
+        process = _Process()
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        transport = reactor.spawnProcess(
+            process,
+            TWISTD,
+            [TWISTD, "-n", "--pidfile=", "halon-smtpd", "--config", self.config],
+            env=env,
+            path=self.workdir,
+        )
+        process.transport = transport
+
+        def stop():
+            if process.status is None:
+                try:
+                    transport.signalProcess("KILL")
+                except Exception:
+                    pass
+            return process.ended
+
+        self.addCleanup(stop)
+        return process
+
+    def spooled(self):
+        found = {}
+        for folder, _dirs, files in os.walk(self.spool):
+            for name in files:
+                if name.endswith(SUFFIX):
+                    message = read(os.path.join(folder, name))
+                    found[message.uuid] = message
+        return found
+
+    @defer.inlineCallbacks
+    def test_starts_on_the_embedded_default_and_takes_mail(self):
+        process = self.start()
+        port = yield process.listening
+        self.assertIn(b"Starting Halon (", process.output)
+        self.assertIn(b"serverid: default", process.output)
+        self.assertIn(b"- listen on 127.0.0.1:0", process.output)
+
+        def send():
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+                smtp.sendmail("a@example.com", ["b@example.org"], MESSAGE)
+                return smtp.noop()
+
+        yield threads.deferToThread(send)
+        [message] = self.spooled().values()
+        self.assertEqual(message.read_message(), MESSAGE)
+        self.assertEqual(message.recipients[0]["recipient"], "b@example.org")
+        self.assertEqual(os.stat(os.path.join(self.workdir, "var/run/halon/smtpd.ctl")).st_mode & 0o777, 0o660)
+        process.transport.signalProcess("TERM")
+        yield process.ended
+        # twistd ends itself with the signal it got, after a clean stop.
+        self.assertIn(b"Server Shut Down.", process.output)
+
+    @defer.inlineCallbacks
+    def test_cannot_bind(self):
+        taken = reactor.listenTCP(0, protocol.ServerFactory(), interface="127.0.0.1")
+        self.addCleanup(taken.stopListening)
+        self.set_port(taken.getHost().port)
+        process = self.start()
+        process.listening.addErrback(lambda f: None)
+        status = yield process.ended
+        self.assertEqual(status, 1)
+        self.assertIn(b"Could not load configuration: bind: Address already in use", process.output)
+
+    @defer.inlineCallbacks
+    def test_bad_configuration(self):
+        with open(self.config, "a") as f:
+            f.write("bogus: 1\n")
+        process = self.start()
+        process.listening.addErrback(lambda f: None)
+        status = yield process.ended
+        self.assertEqual(status, 1)
+        self.assertIn(b"smtpd: Could not load configuration: ", process.output)
+        self.assertIn(b"smtpd.yaml: bogus", process.output)
+
+    @defer.inlineCallbacks
+    def test_kill_during_a_burst_loses_nothing_acknowledged(self):
+        process = self.start()
+        port = yield process.listening
+        acknowledged = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def sender(n):
+            while not stop.is_set():
+                try:
+                    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+                        smtp.ehlo()
+                        while not stop.is_set():
+                            smtp.mail("a@example.com")
+                            smtp.rcpt("b%d@example.org" % n)
+                            code, text = smtp.data(MESSAGE)
+                            if code == 250:
+                                with lock:
+                                    acknowledged.append(text.split()[-1].decode())
+                except (smtplib.SMTPException, OSError):
+                    return
+
+        def burst():
+            workers = [threading.Thread(target=sender, args=(n,)) for n in range(8)]
+            for w in workers:
+                w.start()
+            return workers
+
+        workers = yield threads.deferToThread(burst)
+        # Kill once a good number of messages were acknowledged.
+        while len(acknowledged) < 50 and any(w.is_alive() for w in workers):
+            yield threads.deferToThread(workers[0].join, 0.02)
+        self.assertGreaterEqual(len(acknowledged), 50)
+        process.transport.signalProcess("KILL")
+        yield process.ended
+        stop.set()
+        yield threads.deferToThread(lambda: [w.join() for w in workers])
+        spooled = self.spooled()
+        missing = [uuid for uuid in acknowledged if uuid not in spooled]
+        self.assertEqual(missing, [])
+        for uuid in acknowledged:
+            self.assertEqual(spooled[uuid].read_message(), MESSAGE)
+        # Files that never got their 250 may exist; temporary files never count.
+        self.assertGreaterEqual(len(spooled), len(acknowledged))
