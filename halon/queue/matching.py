@@ -81,7 +81,10 @@ def _expand(spec, lists, where):
         name = spec[1:]
         if name not in lists:
             raise ValueError("%s: unknown list %r" % (where, spec))
-        return _expand(lists[name], {}, where)
+        values = lists[name]
+        if isinstance(values, dict):
+            values = [v for group in values.values() for v in group]
+        return _expand(values, {}, where)
     return [spec]
 
 

@@ -147,15 +147,20 @@ class Policy:
         return self.default
 
 
-def parse_file(config, lists=None, path="smtpd-policy.yaml"):
+def parse_file(config, lists=None):
+    """
+    The L{Policy}s of a parsed smtpd-policy.yaml; ValueError("path: reason")
+    for what the schema cannot catch.  C{lists} are the named lists of
+    smtpd-app.yaml that C{@name} values refer to.
+    """
     config = config or {}
     items = config.get("policies") or []
     if not isinstance(items, list):
-        raise ValueError("%s: policies: expected a list" % (path,))
-    lists = dict(lists or {}, **(config.get("lists") or {}))
+        raise ValueError("policies: expected a list")
+    lists = lists or {}
     policies = []
     for i, item in enumerate(items):
-        where = "%s: policies[%d]" % (path, i)
+        where = "policies[%d]" % (i,)
         if not isinstance(item, dict):
             raise ValueError("%s: expected a mapping" % (where,))
         policies.append(Policy(item.get("fields"), item.get("conditions"), item.get("default"), lists, where))

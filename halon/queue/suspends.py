@@ -15,7 +15,7 @@ pickup when something was lifted.  Time comes from an injected clock.
 
 from halon.queue.matching import FIELDS, Condition
 
-STATIC, DYNAMIC, POLICY = "static", "dynamic", "policy"
+STATIC, DYNAMIC, POLICY = "config", "dynamic", "policy"
 
 
 class Suspend:
@@ -42,16 +42,19 @@ class Suspend:
         return "<Suspend %s %s %r>" % (self.id, self.source, self.condition.spec)
 
 
-def parse_file(config, lists=None, path="smtpd-suspend.yaml"):
-    """The static entries of a parsed smtpd-suspend.yaml, as (condition, tag, properties)."""
+def parse_file(config, lists=None):
+    """
+    The entries of a parsed smtpd-suspend.yaml, as (condition, tag,
+    properties); ValueError("path: reason") when one is unusable.
+    """
     config = config or {}
     items = config.get("suspends") or []
     if not isinstance(items, list):
-        raise ValueError("%s: suspends: expected a list" % (path,))
-    lists = dict(lists or {}, **(config.get("lists") or {}))
+        raise ValueError("suspends: expected a list")
+    lists = lists or {}
     out = []
     for i, item in enumerate(items):
-        where = "%s: suspends[%d]" % (path, i)
+        where = "suspends[%d]" % (i,)
         if not isinstance(item, dict):
             raise ValueError("%s: expected a mapping" % (where,))
         spec = {k: v for k, v in item.items() if k in FIELDS}
