@@ -8,7 +8,7 @@ halonconfig: check and pack a configuration folder into dist/.
 Problems are printed one per line (C{file:line:column: reason} for
 scripts and YAML syntax, C{file: path: reason} for configuration values)
 and nothing is written when there is any.  The folder layout is described
-in L{halon.config.pack} and docs/configuration.md.
+in L{halon.config.pack} and docs/config.md.
 """
 
 import argparse

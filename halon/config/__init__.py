@@ -25,7 +25,7 @@ shape of the file, after three steps:
    are absolute, taken from the folder of the file that holds them.
 
 Fields without a default stay absent when the file leaves them out (for
-example C{environment.privdrop}: no privilege drop).  docs/configuration.md
+example C{environment.privdrop}: no privilege drop).  docs/config.md
 lists every field and its default.
 
 Problems are raised together as one L{ConfigError}: C{.problems} is a list

@@ -40,7 +40,7 @@ Accept();
 """
 
 _SMTPD = """\
-# smtpd startup configuration (not reloadable).  See docs/configuration.md.
+# smtpd startup configuration (not reloadable).  See docs/config.md.
 version: "{version}"
 servers:
   - id: default
@@ -135,7 +135,7 @@ environment:
     path: {var}/run/halon/rated.sock
     chmod: "0660"
   controlsocket:
-    path: {var}/run/halon/rated.ctl
+    path: {var}/run/halon/queued.ctl
     chmod: "0660"
 {privdrop}"""
 

@@ -11,8 +11,10 @@ every run, and message classes are loaded only when a call is made.
 from halon.control.pb import message_class
 
 # The daemons that have a control socket, and the file name of the socket
-# under /var/run/halon (./var/run/halon in the embedded setup).
-PROGRAMS = {"smtpd": "smtpd.ctl", "rated": "rated.ctl", "dlpd": "dlpd.ctl"}
+# under /var/run/halon (./var/run/halon in the embedded setup): each
+# daemon's default environment.controlsocket.path, rated's included, which
+# Halon names queued.ctl (seeds/000 §4.2.2).
+PROGRAMS = {"smtpd": "smtpd.ctl", "rated": "queued.ctl", "dlpd": "dlpd.ctl"}
 
 
 class Call:

@@ -6,7 +6,7 @@ answers with its protobuf response as C{response}, both through
 L{Protobuf}, which serializes the message and spreads it over as many AMP
 values as it needs (AMP caps one value at 64 KiB).  A paged answer also
 carries C{cursor}: the client asks L{NextPage} with it for the following
-page, until an answer comes without one (see docs/control-api.md).
+page, until an answer comes without one (see docs/halonctl.md).
 
 Errors a handler raises travel as L{ControlError}: the AMP error code
 C{CONTROL} and the message, which halonctl prints.

@@ -6,9 +6,12 @@ already has:
         "ProcessStats": handlers.process_stats(stats),
         "ConfigReload": handlers.reload("ConfigReload", app.reload),
         "HSLRateList": handlers.rates_list(rated.rates_list),
+        **handlers.memory(memory_store),
         ...
     })
 """
+
+import json
 
 from twisted.internet import defer
 
@@ -110,3 +113,35 @@ def rates_clear(clear):
 
 def _text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def memory(store):
+    """
+    hsl memory store, fetch and delete on a script host's shared memory
+    (L{halon.hsl.stdlib.memory.MemoryStore}), as a dict of handlers.  Values
+    travel as JSON text, so arrays keep their shape both ways.
+    """
+    calls = ("HSLMemoryStore", "HSLMemoryFetch", "HSLMemoryDelete")
+    store_response, fetch_response, delete_response = (api.CALLS[name].response_class() for name in calls)
+
+    def handle_store(request):
+        try:
+            value = json.loads(request.value)
+        except ValueError as e:
+            raise ControlError("the value is not JSON: %s" % (e,))
+        store.store(request.key, value)
+        return store_response()
+
+    def handle_fetch(request):
+        try:
+            value = store.fetch(request.key)
+        except ValueError as e:
+            raise ControlError("%s: the value has no JSON form: %s" % (request.key, e))
+        if value is None:
+            return fetch_response(found=False)
+        return fetch_response(found=True, value=json.dumps(value))
+
+    def handle_delete(request):
+        return delete_response(deleted=store.delete(request.key))
+
+    return dict(zip(calls, (handle_store, handle_fetch, handle_delete)))

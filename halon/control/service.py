@@ -39,6 +39,8 @@ MAX_REQUEST_BYTES = 256 * 1024 * 1024
 
 _ERROR_CODE = commands.ControlCommand.errors[ControlError]
 
+_log = Logger()
+
 
 class Paged:
     """
@@ -276,6 +278,34 @@ class ControlService(service.Service):
         if gid is not None:
             os.chown(self.path, -1, gid)
         self._log.info("{program} control socket on {path}", program=self.program, path=self.path)
+
+
+def configured(reactor, program, environment, handlers):
+    """
+    The control socket a daemon's startup configuration asks for: its
+    C{environment.controlsocket} {path, group, chmod}, the path defaulting to
+    Halon's for C{program} under /var/run/halon (L{api.PROGRAMS}).
+
+    C{None} when the section is absent, so that a helper daemon started
+    from a minimal file (as tests and one-off runs do) never claims the
+    system-wide socket, or when it names a TCP port, which this build does
+    not serve.  The shipped and embedded configurations set it.
+    """
+    conf = (environment or {}).get("controlsocket")
+    if conf is None:
+        return None
+    if "port" in conf:
+        _log.warn("{program}: environment.controlsocket.port is set; TCP control sockets are not served", program=program)
+        return None
+    mode = conf.get("chmod", 0o660)
+    return ControlService(
+        reactor,
+        conf.get("path") or os.path.join("/var/run/halon", api.PROGRAMS[program]),
+        handlers,
+        program=program,
+        mode=mode if isinstance(mode, int) else int(str(mode), 8),
+        group=conf.get("group"),
+    )
 
 
 def _gid(group):

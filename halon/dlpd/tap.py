@@ -49,7 +49,18 @@ def load_app(path):
 
 
 def build(reactor, startup, app, stats, load_app=None):
-    """The dlpd service for a loaded configuration (also used by `twistd halon`)."""
+    """The dlpd service for a loaded configuration (also used by `twistd halon`), with its control socket."""
+    from halon.control import handlers
+    from halon.control.service import configured
     from halon.dlpd.service import DlpdService
 
-    return DlpdService(reactor, startup, app, stats, load_app)
+    dlpd = DlpdService(reactor, startup, app, stats, load_app)
+    control = configured(
+        reactor,
+        "dlpd",
+        startup.get("environment"),
+        {"ProcessStats": handlers.process_stats(stats), "ConfigReload": handlers.reload("ConfigReload", dlpd.reload)},
+    )
+    if control is not None:
+        control.setServiceParent(dlpd)
+    return dlpd
