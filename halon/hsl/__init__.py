@@ -41,9 +41,13 @@ run against a L{halon.hsl.host.Host}.
 
 from halon.hsl.errors import HSLRuntimeError, HSLSyntaxError, ScriptExit, ScriptTimeout
 from halon.hsl.parser import parse
+from halon.hsl.program import Program, Session, compile_program
 
 __all__ = [
     "check_syntax",
+    "compile_program",
+    "Program",
+    "Session",
     "HSLSyntaxError",
     "HSLRuntimeError",
     "ScriptExit",
