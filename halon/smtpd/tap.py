@@ -57,23 +57,28 @@ def build(reactor, startup, load_app, stats, sink=None):
 
     from halon.smtpd.control import control_service
 
+    hooks = hooks_factory(reactor)
     try:
-        smtpd = SMTPDService(reactor, startup, load_app, stats, hooks_factory=hooks_factory(), sink=sink)
+        smtpd = SMTPDService(reactor, startup, load_app, stats, hooks_factory=hooks, sink=sink)
     except ConfigError as e:
         fail(e)
+    if hooks is not None:
+        hooks.services["smtpd"] = smtpd
     control = control_service(reactor, startup, smtpd, stats)
     if control is not None:
         control.setServiceParent(smtpd)
     return smtpd
 
 
-def hooks_factory():
-    """The HSL hooks when the language is installed, else the built-in policy."""
-    try:
-        from halon.smtpd.hsl import hsl_hooks_factory
-    except ImportError:
+def hooks_factory(reactor):
+    """The HSL hooks when the language is installed, else None (the built-in policy)."""
+    import halon.hsl
+
+    if not hasattr(halon.hsl, "compile_program"):
         return None
-    return hsl_hooks_factory
+    from halon.smtpd.hsl import HSLHooksFactory
+
+    return HSLHooksFactory(reactor)
 
 
 def makeService(options):

@@ -1,0 +1,154 @@
+# -*- test-case-name: tests.smtpd.test_scriptpool -*-
+"""
+The bounded thread pool a virtual server runs its hook scripts on
+(C{servers[].threads.script}), so that the reactor never waits for a
+script, with the counters C{halonctl process-stats} shows for it:
+C{servers[N].scripts.<phase>.pending/running/finished}.
+
+Every execution has a time limit.  When it passes, the execution's
+Deferred fails with L{ScriptTimeout} at once (the hook answers as on a
+script error) and L{ScriptTimeout} is raised inside the worker thread with
+C{PyThreadState_SetAsyncExc}, which stops a script looping in Python code
+at its next bytecode.  A script blocked inside a C call (a sleep, a lock)
+is stopped when that call returns; its thread is busy until then.
+"""
+
+import ctypes
+import threading
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
+
+from halon.hsl.errors import ScriptTimeout
+
+__all__ = ["ScriptPool", "ScriptTimeout"]
+
+log = Logger()
+
+_set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+_set_async_exc.argtypes = [ctypes.c_ulong, ctypes.py_object]
+_set_async_exc.restype = ctypes.c_int
+
+
+def _interrupt(thread_id, exception):
+    """Raise C{exception} in the thread (None clears a pending one); whether a thread was found."""
+    return _set_async_exc(thread_id, exception) == 1
+
+
+class _Execution:
+    __slots__ = ("lock", "thread_id", "done", "interrupted", "timer")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.thread_id = None
+        self.done = False
+        self.interrupted = False
+        self.timer = None
+
+
+class ScriptPool:
+    """
+    @param reactor: where results are delivered and time limits timed.
+    @param size: worker threads (C{threads.script}).
+    @param stats: the process's L{halon.stats.Stats}, or None.
+    @param prefix: counter name prefix, e.g. C{"servers[0].scripts"}.
+    @param time_limit: seconds an execution may run, or None.
+    """
+
+    def __init__(self, reactor, size, stats=None, prefix="scripts", time_limit=None, name="script"):
+        self._reactor = reactor
+        self.size = size
+        self.time_limit = time_limit
+        self._pool = ThreadPool(minthreads=0, maxthreads=size, name=name)
+        self._stats = stats
+        self._prefix = prefix
+        self._counters = {}
+        self._started = False
+
+    def counters(self, phase):
+        """(pending, running, finished) counters of C{phase}, registered on first use."""
+        counters = self._counters.get(phase)
+        if counters is None:
+            from halon.stats import Counter
+
+            if self._stats is not None:
+                base = "%s.%s." % (self._prefix, phase)
+                counters = tuple(self._stats.counter(base + n) for n in ("pending", "running", "finished"))
+            else:
+                counters = (Counter(), Counter(), Counter())
+            self._counters[phase] = counters
+        return counters
+
+    def start(self):
+        if not self._started:
+            self._pool.start()
+            self._started = True
+
+    def stop(self):
+        if self._started:
+            self._started = False
+            self._pool.stop()
+
+    def run(self, phase, function, *args):
+        """
+        Call C{function(*args)} on a worker; a Deferred with its result, or
+        its exception, or L{ScriptTimeout} once the time limit passed.
+        """
+        self.start()
+        pending, running, finished = self.counters(phase)
+        pending.increment()
+        execution = _Execution()
+        d = defer.Deferred()
+        if self.time_limit is not None:
+            execution.timer = self._reactor.callLater(self.time_limit, self._expire, execution, d)
+        self._pool.callInThread(self._work, execution, d, phase, function, args)
+        return d
+
+    def _work(self, execution, d, phase, function, args):
+        pending, running, finished = self.counters(phase)
+        pending.decrement()
+        running.increment()
+        ok, result = False, None
+        try:
+            try:
+                with execution.lock:
+                    execution.thread_id = threading.get_ident()
+                if not execution.interrupted:
+                    result = function(*args)
+                    ok = True
+            finally:
+                with execution.lock:
+                    execution.done = True
+                    if execution.interrupted:
+                        _interrupt(execution.thread_id, None)
+        except ScriptTimeout:
+            ok, result = False, None
+        except BaseException as e:
+            ok, result = False, e
+        running.decrement()
+        finished.increment()
+        self._reactor.callFromThread(self._deliver, execution, d, ok, result)
+
+    def _expire(self, execution, d):
+        execution.timer = None
+        with execution.lock:
+            if execution.done:
+                return
+            execution.interrupted = True
+            if execution.thread_id is not None:
+                _interrupt(execution.thread_id, ScriptTimeout)
+        if not d.called:
+            d.errback(ScriptTimeout("the script ran past its time limit of %g s" % (self.time_limit,)))
+
+    def _deliver(self, execution, d, ok, result):
+        if execution.timer is not None and execution.timer.active():
+            execution.timer.cancel()
+        if d.called:
+            return
+        if ok:
+            d.callback(result)
+        elif isinstance(result, BaseException):
+            d.errback(result)
+        else:
+            d.errback(ScriptTimeout("the script ran past its time limit of %g s" % (self.time_limit,)))
