@@ -52,7 +52,18 @@ class LoggingService(service.Service):
         self._files = []
         self.observers = []
 
+    def privilegedStartService(self):
+        """Start here, so the other daemons' start-up lines (listen on ...) are logged too."""
+        self._start()
+        service.Service.privilegedStartService(self)
+
     def startService(self):
+        self._start()
+        service.Service.startService(self)
+
+    def _start(self):
+        if self.observers:
+            return
         conf = self._conf
         if conf.get("text"):
             self._add(textFileLogObserver(self._open(conf["text"])))
@@ -61,7 +72,6 @@ class LoggingService(service.Service):
         if conf.get("syslog"):
             syslog_conf = conf["syslog"] if isinstance(conf["syslog"], dict) else {}
             self._add(self._syslog(syslog_conf.get("ident", "halon"), syslog_conf.get("facility", "mail")))
-        service.Service.startService(self)
 
     def stopService(self):
         service.Service.stopService(self)

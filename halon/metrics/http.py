@@ -6,6 +6,7 @@ flow, so it is never bound to every interface by default.
 """
 
 from twisted.application import service
+from twisted.logger import Logger
 from twisted.web import resource, server
 
 from halon.metrics.exposition import CONTENT_TYPE, render
@@ -63,17 +64,21 @@ class MetricsEndpoint(service.Service):
     """
 
     name = "metrics"
+    _log = Logger()
 
-    def __init__(self, reactor, site, port, address):
+    def __init__(self, reactor, site, port, address, path=DEFAULT_PATH):
         self._reactor = reactor
         self._site = site
         self._port_number = port
         self._address = address
+        self._path = path
         self.port = None
 
     def privilegedStartService(self):
         if self.port is None:
             self.port = self._reactor.listenTCP(self._port_number, self._site, interface=self._address)
+            host = self.port.getHost()
+            self._log.info("metrics on http://{address}:{port}{path}", address=host.host, port=host.port, path=self._path)
         service.Service.privilegedStartService(self)
 
     def startService(self):
@@ -96,5 +101,5 @@ def metrics_service(reactor, stats, scripts, conf):
     port = conf.get("port")
     if port is None:
         return None
-    site = _site(stats, scripts, conf.get("path", DEFAULT_PATH))
-    return MetricsEndpoint(reactor, site, port, conf.get("address", DEFAULT_ADDRESS))
+    path = conf.get("path", DEFAULT_PATH)
+    return MetricsEndpoint(reactor, _site(stats, scripts, path), port, conf.get("address", DEFAULT_ADDRESS), path)
