@@ -6,7 +6,7 @@ already has:
         "ProcessStats": handlers.process_stats(stats),
         "ConfigReload": handlers.reload("ConfigReload", app.reload),
         "HSLRateList": handlers.rates_list(rated.rates_list),
-        **handlers.memory(memory_store),
+        **handlers.memory(lambda: memory_of(host)),
         ...
     })
 """
@@ -115,11 +115,13 @@ def _text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def memory(store):
+def memory(current_store):
     """
-    hsl memory store, fetch and delete on a script host's shared memory
-    (L{halon.hsl.stdlib.memory.MemoryStore}), as a dict of handlers.  Values
-    travel as JSON text, so arrays keep their shape both ways.
+    hsl memory store, fetch and delete on a script host's shared memory, as
+    a dict of handlers.  C{current_store()} is the running configuration's
+    L{halon.hsl.stdlib.memory.MemoryStore} (C{memory_of(host)}), asked at
+    every call because a reload may bring a new host.  Values travel as JSON
+    text, so arrays keep their shape both ways.
     """
     calls = ("HSLMemoryStore", "HSLMemoryFetch", "HSLMemoryDelete")
     store_response, fetch_response, delete_response = (api.CALLS[name].response_class() for name in calls)
@@ -129,12 +131,12 @@ def memory(store):
             value = json.loads(request.value)
         except ValueError as e:
             raise ControlError("the value is not JSON: %s" % (e,))
-        store.store(request.key, value)
+        current_store().store(request.key, value)
         return store_response()
 
     def handle_fetch(request):
         try:
-            value = store.fetch(request.key)
+            value = current_store().fetch(request.key)
         except ValueError as e:
             raise ControlError("%s: the value has no JSON form: %s" % (request.key, e))
         if value is None:
@@ -142,6 +144,6 @@ def memory(store):
         return fetch_response(found=True, value=json.dumps(value))
 
     def handle_delete(request):
-        return delete_response(deleted=store.delete(request.key))
+        return delete_response(deleted=current_store().delete(request.key))
 
     return dict(zip(calls, (handle_store, handle_fetch, handle_delete)))
