@@ -25,8 +25,10 @@ run against a L{halon.hsl.host.Host}.
     Program.run(host, variables=None, functions=None)
         Executes the script once with a fresh global scope.  C{variables}:
         name -> HSL value (see L{halon.hsl.values}); C{functions}: name ->
-        Python callable.  Returns when the script ends (also by
-        L{ScriptExit}); raises L{HSLRuntimeError} carrying the
+        Python callable.  Returns, when the script ends (also by
+        L{ScriptExit}), the final value of every predefined variable
+        (name -> value; none for one the script unset), so a hook can hand
+        C{$context} to the next; raises L{HSLRuntimeError} carrying the
         file:line:column of the innermost script frame for any error
         (runtime errors, errors raised inside stdlib functions, bugs in
         Python code, uncaught C{throw}); L{ScriptTimeout} propagates.

@@ -257,13 +257,14 @@ class Compiler:
         body = self.scope_body(script.body, script)
         for name in sorted(self.global_names - set(self.variables)):
             prologue.append(py.If(test=_const(False), body=[_assign("g_" + name, _const(None))], orelse=[]))
-        if self.session is not None:
+        keep = "R_session" if self.session is not None else "R_out" if self.variables else None
+        if keep is not None:
             body = [
                 py.Try(
                     body=body or [py.Pass()],
                     handlers=[],
                     orelse=[],
-                    finalbody=[py.Expr(_r("keep", _name("R_session"), _call("locals")))],
+                    finalbody=[py.Expr(_r("keep", _name(keep), _call("locals")))],
                 )
             ]
         epilogue = []

@@ -298,16 +298,18 @@ class Program:
         from halon.hsl.stdlib.time import begin_execution
 
         g = self.globals_for(host, variables, functions)
+        out = g["R_out"] = {}
         exec(self.code, g)
         begin_execution()
         try:
             g["__main__"]()
         except ScriptExit:
-            return
+            pass
         except ScriptTimeout:
             raise
         except Exception as e:
             raise translate(e) from None
+        return {name: out.get("g_" + name) for name in self.variables}
 
     def _import_module(self, host, loaded, functions, index):
         if index in loaded:

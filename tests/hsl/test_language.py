@@ -135,3 +135,20 @@ class ProgramTests(unittest.TestCase):
         from halon.hsl import compile_program
 
         self.assertIs(compile_program("echo 1;", "same.hsl"), compile_program("echo 1;", "same.hsl"))
+
+    def test_variablesComeBack(self):
+        """run() returns the predefined variables as the script left them ($context between hooks)."""
+        from halon.hsl import compile_program
+        from halon.hsl.host import Host
+        from halon.hsl.values import HSLArray
+
+        program = compile_program('$context["n"] = ($context["n"] ?? 0) + 1; Stop();', "ctx.hsl", variables=("context",), functions=("Stop",))
+
+        def Stop():
+            from halon.hsl import ScriptExit
+
+            raise ScriptExit()
+
+        first = program.run(Host(), {"context": None}, {"Stop": Stop})
+        second = program.run(Host(), first, {"Stop": Stop})
+        self.assertEqual(second["context"], HSLArray({b"n": 2.0}))
