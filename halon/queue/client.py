@@ -329,6 +329,9 @@ class SMTPClientProtocol(LineReceiver):
         """
         if not self.usable:
             return defer.fail(self.broken or SessionError("connection not ready", "network"))
+        if b"DSN" not in self.extensions:
+            # RET/ENVID/NOTIFY/ORCPT are DSN parameters (RFC 3461): only for servers that offer it.
+            mail_params, rcpt_params = b"", ()
         self._busy = True
         self.transactions += 1
         result = TransactionResult()

@@ -1,0 +1,829 @@
+"""
+The queue: every queued recipient in memory, the scheduler that picks them
+up, and what happens after an attempt (done, retry, bounce).
+
+A recipient's life (states in L{halon.queue.states}):
+
+    spool in -> HOLD (held) | DEFER (delayed, or a retry is due later) | ACTIVE
+    ACTIVE -> UNKNOWN (pre-delivery hook, DNS) -> suspended? back to ACTIVE, parked
+                                               -> SENDING (the SMTP attempt)
+    after the attempt: delivered, bounced or deleted -> gone (journal "D")
+                       temporary failure -> DEFER until the next retry interval
+
+The spool file is the source of truth for what is queued; the journal
+(L{halon.queue.journal}) carries what changed since.  A message's file is
+removed once its last recipient is gone.  Recipients of one message with
+the same transport and domain go in one SMTP transaction.
+
+Scheduling runs on an injected clock: the defer queue is a heap of next
+retry times with one timer at its head; the active queue is a FIFO; a
+recipient held back by a suspend or a policy limit is parked until a
+suspend is lifted.  Delivery itself (sockets, DNS, file reads) runs on the
+reactor.
+
+Pre- and post-delivery hooks are an object with C{predelivery(info)} and
+C{postdelivery(info)} returning (Deferreds of) L{Decision}s; see
+L{QueueHooks}.  halon.queue.control answers halonctl from this object.
+"""
+
+import heapq
+import os
+import socket
+import uuid as _uuid
+from collections import deque
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from halon.queue import delivery_settings, dsn, spool, states
+from halon.queue.delivery import Deliverer, Outcome, Session, resolve_destination
+from halon.queue.index import Message, QueueIndex, Recipient
+from halon.queue.journal import DONE, Journal
+from halon.queue.policies import PolicyEngine
+from halon.queue.pool import ConnectionPool
+from halon.queue.suspends import Suspends
+
+__all__ = ["Queue", "QueueConfig", "Decision", "QueueHooks"]
+
+log = Logger()
+
+
+class Decision:
+    """
+    What a hook decided.  C{action}: "try" (pre-delivery only), "queue",
+    "bounce", "delete", or "default" (post-delivery: what the result
+    implies).  C{options}: Try() delivery overrides (tls, server ...) or
+    Queue()'s C{delay}, C{increment_retry}, C{hold}, C{transportid}.
+    C{metadata}: pairs the script set (SetMetaData).
+    """
+
+    def __init__(self, action="default", options=None, metadata=None, reason=None):
+        self.action = action
+        self.options = options or {}
+        self.metadata = metadata
+        self.reason = reason
+
+
+class QueueHooks:
+    """The hooks when no script is configured: try every attempt, take the default after."""
+
+    def predelivery(self, info):
+        return Decision("try")
+
+    def postdelivery(self, info):
+        return Decision("default")
+
+
+def _number(value, default):
+    from halon.config.defaults import duration
+
+    value = duration(value) if value is not None else default
+    return float(value)
+
+
+class QueueConfig:
+    """
+    The parts of smtpd.yaml and smtpd-app.yaml the queue reads, plus the
+    three reloadable files (policies, suspends, delivery settings).
+
+    @ivar transports: transport id -> (transport dict, its group dict).
+    """
+
+    def __init__(self, app=None, startup=None, hostname=None, nameservers=None):
+        app = app or {}
+        startup = startup or {}
+        self.app = app
+        self.hostname = hostname or socket.getfqdn()
+        self.transports = {}
+        for group in app.get("transportgroups") or []:
+            for transport in group.get("transports") or []:
+                self.transports[transport["id"]] = (transport, group)
+        queues = dict(app.get("queues") or {})
+        queues.update(startup.get("queues") or {})
+        self.concurrency_total = int((queues.get("concurrency") or {}).get("total", 10000))
+        self.pooling_size = int((queues.get("pooling") or {}).get("size", 1024))
+        grouping = queues.get("grouping") or {}
+        self.grouping_default = grouping.get("default", "")
+        self.lists = app.get("lists") or {}
+        environment = startup.get("environment") or {}
+        self.policyconf = environment.get("policyconf")
+        self.suspendconf = environment.get("suspendconf")
+        self.deliveryconf = environment.get("deliveryconf")
+        self.nameservers = nameservers
+
+    def transport(self, transportid):
+        """(transport, group) for C{transportid}; unknown ids deliver by MX with the defaults."""
+        return self.transports.get(transportid, ({"id": transportid}, {}))
+
+
+class _Job:
+    """One attempt: recipients of one message sharing transport and domain."""
+
+    __slots__ = ("message", "recipients", "info", "grant", "settings", "context")
+
+    def __init__(self, message, recipients):
+        self.message = message
+        self.recipients = recipients
+        self.info = {}
+        self.grant = None
+        self.settings = None
+        self.context = None
+
+
+class Queue(service.Service):
+    """
+    @param reactor: network, threads and the journal's writes.
+    @param clock: scheduling (retries, suspends' and policies' ttl); the
+        reactor unless a test passes a task.Clock.
+    @param resolver: a L{halon.resolver.Resolver} (MX and address lookups).
+    """
+
+    name = "queue"
+
+    def __init__(self, reactor, spool_path, stats, resolver, config=None, clock=None, hooks=None,
+                 journal_path=None, deliverer=None, trust_root=None):
+        self._reactor = reactor
+        self.clock = clock or reactor
+        self.spool_path = spool_path
+        self.stats = stats
+        self.resolver = resolver
+        self.config = config or QueueConfig()
+        self.hooks = hooks or QueueHooks()
+        self.index = QueueIndex()
+        self.journal = Journal(journal_path or os.path.join(spool_path, "journal"), reactor)
+        self.pool = ConnectionPool(self.clock, self.config.pooling_size, self.config.concurrency_total, stats)
+        self.deliverer = deliverer or Deliverer(reactor, self.pool, trust_root)
+        ids = _ids()
+        self.suspends = Suspends(self.clock, ids, stats)
+        self.policies = PolicyEngine(self.clock, ids, self.suspends, stats)
+        self.delivery_file = None
+        self.writer = spool.Spool(spool_path, reactor)
+        self._active = deque()
+        self._defer = []
+        self._defer_call = None
+        self._parked = []
+        self._running = 0
+        self._loading = 0
+        self._stopping = False
+        self._pump_call = None
+        self._loaded = False
+        self._idle = []
+        self.suspends.on_change(self._unpark)
+        self.pool.on_room(self._kick)
+        self._register(stats)
+
+    def _register(self, stats):
+        counts = self.index.counts
+        stats.gauge("queue.loader.count", lambda: len(self.index))
+        stats.gauge("queue.loader.pending", lambda: self._loading)
+        stats.gauge("queue.queue.defer.size", lambda: counts[states.DEFER])
+        stats.gauge("queue.queue.active.size", lambda: counts[states.ACTIVE])
+        stats.gauge("queue.freeze.hold.size", lambda: counts[states.HOLD])
+        stats.gauge("queue.freeze.update.size", lambda: counts[states.UPDATE])
+        stats.gauge("queue.freeze.update.pending", lambda: self.index.freeze_pending)
+        self._skips = stats.counter("queue.pickup.skips")
+        self._misses = stats.counter("queue.pickup.misses")
+
+    # -- configuration -----------------------------------------------------------------
+
+    def configure(self, config):
+        """A reloaded running configuration: transports and limits change, queued state stays."""
+        self.config = config
+        self.pool.total = config.concurrency_total
+        self.pool.size = config.pooling_size
+        self._kick()
+
+    def load_policies(self, document):
+        from halon.queue.policies import parse_file
+
+        self.policies.load(parse_file(document, self.config.lists))
+
+    def load_suspends(self, document):
+        from halon.queue.suspends import parse_file
+
+        self.suspends.load(parse_file(document, self.config.lists))
+
+    def load_delivery(self, document):
+        self.delivery_file = delivery_settings.DeliveryFile(document, self.config.lists)
+
+    def reload_file(self, kind):
+        """Re-read environment.<kind>conf ("policy", "suspend", "delivery"); raises ConfigError/ValueError."""
+        from halon.config import load_running
+
+        path = getattr(self.config, kind + "conf")
+        document = load_running("smtpd-" + kind, path, missing_ok=True) if path else {}
+        try:
+            {"policy": self.load_policies, "suspend": self.load_suspends, "delivery": self.load_delivery}[kind](document)
+        except ValueError as e:
+            raise ValueError("%s: %s" % (path, e))
+
+    # -- the QueueSink interface of the SMTP server ------------------------------------
+
+    def submit(self, spooled):
+        """A message the spool made durable: index it and schedule its recipients."""
+        message = self._build(spooled, {})
+        if message is not None:
+            self.index.add(message)
+            for rcpt in message.recipients:
+                self._schedule(rcpt)
+            self._kick()
+
+    def load(self, spool_path=None, on_error=None):
+        """Every message in the spool with its journaled state; the number of messages loaded."""
+        entries = self.journal.load()
+        self._loaded = True
+        count = 0
+        for spooled in spool.load(spool_path or self.spool_path, on_error):
+            message = self._build(spooled, entries)
+            if message is None:
+                continue
+            self.index.add(message)
+            for rcpt in message.recipients:
+                self._schedule(rcpt, kick=False)
+            count += 1
+        self._kick()
+        return count
+
+    def _build(self, spooled, entries):
+        """The index record of a spooled message, None when nothing of it is left to deliver."""
+        envelope = spooled.envelope
+        first = spooled.recipients[0] if spooled.recipients else {}
+        dsn_params = envelope.get("dsn") or {}
+        message = Message(
+            spooled.uuid,
+            envelope.get("sender") or "",
+            float(envelope.get("received") or 0),
+            size=spooled.length or 0,
+            path=spooled.path,
+            serverid=envelope.get("serverid") or "",
+            jobid=first.get("jobid") or "",
+            tenantid=first.get("tenantid") or "",
+            priority=first.get("priority") or 0,
+            dsn={k: v for k, v in dsn_params.items() if v} or None,
+        )
+        now = self.clock.seconds()
+        for record in spooled.recipients:
+            n = record["index"]
+            entry = entries.get("%s:%d" % (spooled.uuid, n))
+            if entry is DONE:
+                continue
+            rcpt = Recipient(message, n, record.get("recipient") or "", record.get("transportid") or "")
+            metadata = record.get("metadata")
+            rcpt.metadata = dict(metadata) if metadata else None
+            notify = (record.get("dsn") or {}).get("notify")
+            orcpt = (record.get("dsn") or {}).get("orcpt")
+            if notify or orcpt:
+                rcpt.params = {"notify": notify, "orcpt": orcpt}
+            if entry is not None:
+                rcpt.state = entry.state
+                rcpt.retry = entry.retry
+                rcpt.next_retry = entry.next_retry
+                rcpt.transportid = entry.transportid
+                rcpt.metadata = entry.metadata
+                rcpt.journaled = True
+            else:
+                rcpt.retry = int(record.get("retry") or 0)
+                if record.get("hold"):
+                    rcpt.state = states.HOLD
+                elif record.get("delay"):
+                    rcpt.state = states.DEFER
+                    rcpt.next_retry = message.ts + float(record["delay"])
+                    if rcpt.next_retry <= now:
+                        rcpt.state = states.ACTIVE
+            message.recipients.append(rcpt)
+        if not message.recipients:
+            _unlink(spooled.path)
+            return None
+        return message
+
+    # -- scheduling ---------------------------------------------------------------------
+
+    def _schedule(self, rcpt, kick=True):
+        """Put a recipient in the queue its state says (ACTIVE FIFO or DEFER heap)."""
+        if rcpt.state == states.ACTIVE:
+            self._active.append(rcpt)
+            if kick:
+                self._kick()
+        elif rcpt.state == states.DEFER:
+            heapq.heappush(self._defer, (rcpt.next_retry, id(rcpt), rcpt))
+            self._arm_defer()
+
+    def _arm_defer(self):
+        if not self._defer:
+            return
+        due = self._defer[0][0]
+        if self._defer_call is not None and self._defer_call.active():
+            if self._defer_call.getTime() <= due:
+                return
+            self._defer_call.cancel()
+        self._defer_call = self.clock.callLater(max(0.0, due - self.clock.seconds()), self._release_due)
+
+    def _release_due(self):
+        self._defer_call = None
+        now = self.clock.seconds()
+        heap = self._defer
+        moved = []
+        while heap and heap[0][0] <= now:
+            when, _, rcpt = heapq.heappop(heap)
+            if rcpt.state == states.DEFER and rcpt.next_retry == when:
+                self.index.set_state(rcpt, states.ACTIVE)
+                self._active.append(rcpt)
+                moved.append(rcpt)
+        self._arm_defer()
+        if moved:
+            self._kick()
+
+    def _kick(self):
+        """Try a pickup on the next reactor turn (many wake-ups, one pickup)."""
+        if self._pump_call is None and not self._stopping and self.running:
+            self._pump_call = self.clock.callLater(0, self._pump)
+
+    def _pump(self):
+        self._pump_call = None
+        picked = False
+        active = self._active
+        while active and self._running < self.config.concurrency_total and not self._stopping:
+            rcpt = active.popleft()
+            if rcpt.state != states.ACTIVE or rcpt.work is not None or rcpt.next_retry < 0:
+                continue
+            job = self._job_of(rcpt)
+            picked = True
+            self._running += 1
+            d = self._attempt(job)
+            d.addErrback(self._crashed, job)
+            d.addBoth(self._job_done)
+        if not picked and self._parked and not active:
+            self._misses.increment()
+        if self.journal.wants_compaction():
+            self.journal.compact([r for r in self.index.recipients() if r.journaled])
+
+    def _job_of(self, rcpt):
+        message = rcpt.message
+        recipients = [
+            r for r in message.recipients
+            if r.state == states.ACTIVE and r.work is None and r.transportid == rcpt.transportid and r.domain == rcpt.domain
+        ]
+        job = _Job(message, recipients)
+        for r in recipients:
+            r.work = job
+            self.index.set_state(r, states.UNKNOWN)
+        return job
+
+    def _job_done(self, _):
+        self._running -= 1
+        self._kick()
+        if self._running == 0 and self._idle:
+            waiters, self._idle = self._idle, []
+            for d in waiters:
+                d.callback(None)
+
+    def when_idle(self):
+        """A Deferred that fires when no attempt is running (at once if none is)."""
+        if self._running == 0:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._idle.append(d)
+        return d
+
+    def _crashed(self, failure, job):
+        log.failure("delivery of {id} failed unexpectedly; retrying later", failure, id=job.message.uuid)
+        outcome = Outcome(None, {"temporary": True, "message": "internal error", "type": "config"})
+        for rcpt in job.recipients:
+            if rcpt.work is job:
+                self._requeue(rcpt, job, outcome, 60.0)
+
+    def _park(self, job):
+        """Held back by a suspend or a policy: back to ACTIVE, out of the pickup until something is lifted."""
+        self._skips.increment()
+        for rcpt in job.recipients:
+            rcpt.work = None
+            state = self.index.set_state(rcpt, states.ACTIVE)
+            if state == states.ACTIVE:
+                self._parked.append(rcpt)
+            else:
+                self.journal.record(rcpt)
+
+    def _unpark(self):
+        if self._parked:
+            parked, self._parked = self._parked, []
+            self._active.extend(parked)
+            self._kick()
+
+    # -- one attempt --------------------------------------------------------------------
+
+    def _context(self, job, remotemx="", remoteip="", localip=""):
+        rcpt = job.recipients[0]
+        context = {
+            "tenantid": job.message.tenantid,
+            "jobid": job.message.jobid,
+            "transportid": rcpt.transportid,
+            "recipientdomain": rcpt.domain,
+            "grouping": rcpt.grouping or rcpt.domain,
+        }
+        if remotemx:
+            context["remotemx"] = remotemx
+        if remoteip:
+            context["remoteip"] = remoteip
+        if localip:
+            context["localip"] = localip
+        return context
+
+    @defer.inlineCallbacks
+    def _attempt(self, job):
+        message = job.message
+        first = job.recipients[0]
+        transport, group = self.config.transport(first.transportid)
+        connection = transport.get("connection") or {}
+        session_conf = transport.get("session") or {}
+        if self.suspends.matching(self._context(job)) is not None:
+            self._park(job)
+            return
+        decision = yield defer.maybeDeferred(self.hooks.predelivery, self._hook_info(job))
+        self._apply_metadata(job, decision)
+        if decision.action in ("queue", "bounce", "delete"):
+            outcome = Outcome(None, {"temporary": decision.action == "queue", "message": decision.reason or "by pre-delivery",
+                                     "type": "plugin"})
+            self._after(job, [outcome] * len(job.recipients), decision, None)
+            return
+        overrides = decision.options or {}
+        server = overrides.get("server") or connection.get("server")
+        resolution = yield resolve_destination(
+            self.resolver, first.domain, server, connection.get("mx_include") or (), connection.get("mx_exclude") or ()
+        )
+        if resolution.error is not None:
+            message_text, kind = resolution.error
+            error = {"temporary": not resolution.permanent, "message": message_text, "type": "dns", "dns": kind}
+            yield self._post(job, [Outcome(None, error)] * len(job.recipients), None)
+            return
+        remotemx, remoteip = resolution.hops[0]
+        sourceips = (connection.get("sourceip") or {}).get("ipv4") or []
+        localip = overrides.get("sourceip") or (sourceips[0] if sourceips else "")
+        for rcpt in job.recipients:
+            rcpt.remotemx, rcpt.remoteip, rcpt.localip = remotemx, remoteip, localip
+        context = self._context(job, remotemx, remoteip, localip)
+        job.context = context
+        if self.suspends.matching(context) is not None:
+            self._park(job)
+            return
+        grant = self.policies.acquire(context)
+        if grant is None:
+            self._park(job)
+            return
+        job.grant = grant
+        try:
+            layer = delivery_settings.transport_layer(transport, group)
+            settings = delivery_settings.resolve(layer, self.delivery_file, context, _try_overrides(overrides))
+            job.settings = settings
+            session = Session(
+                overrides.get("helo") or session_conf.get("helo") or self.config.hostname,
+                localip or None,
+                int(overrides.get("port") or connection.get("port") or 25),
+                lmtp=session_conf.get("protocol") == "lmtp",
+                auth=_auth(session_conf.get("authentication")),
+            )
+            for rcpt in job.recipients:
+                self.index.set_state(rcpt, states.SENDING)
+            spooled = spool.read(message.path)
+            data = spooled.read_message()
+            records = {r["index"]: r for r in spooled.recipients}
+            outcomes = yield self.deliverer.deliver(
+                resolution.hops, session, settings, message.sender,
+                [r.address for r in job.recipients], data,
+                _mail_params(message), [_rcpt_params(records.get(r.n)) for r in job.recipients],
+            )
+        finally:
+            self.policies.release(grant)
+        yield self._post(job, outcomes, settings)
+
+    def _hook_info(self, job, outcomes=None):
+        """What the hooks get: the message, its recipients, their retry count, the attempt."""
+        return {"message": job.message, "recipients": list(job.recipients), "outcomes": outcomes,
+                "context": job.context, "grant": job.grant}
+
+    def _apply_metadata(self, job, decision):
+        if decision.metadata:
+            for rcpt in job.recipients:
+                rcpt.metadata = dict(rcpt.metadata or {}, **decision.metadata)
+
+    @defer.inlineCallbacks
+    def _post(self, job, outcomes, settings):
+        decision = yield defer.maybeDeferred(self.hooks.postdelivery, self._hook_info(job, outcomes))
+        self._apply_metadata(job, decision)
+        self._after(job, outcomes, decision, settings)
+
+    def _after(self, job, outcomes, decision, settings):
+        """Done, bounce or retry for each recipient of an attempt."""
+        if settings is None:
+            transport, group = self.config.transport(job.recipients[0].transportid)
+            layer = delivery_settings.transport_layer(transport, group)
+            settings = delivery_settings.resolve(layer, self.delivery_file, job.context or self._context(job))
+        bounces = []
+        delays = []
+        gone = []
+        for rcpt, outcome in zip(job.recipients, outcomes):
+            rcpt.work = None
+            action = decision.action
+            if action == "default":
+                if outcome.delivered:
+                    action = "done"
+                elif outcome.permanent or rcpt.retry + 1 >= settings.retry_count:
+                    action = "bounce"
+                else:
+                    action = "queue"
+            if action == "done" or action == "delete":
+                gone.append(rcpt)
+            elif action == "bounce":
+                bounces.append((rcpt, outcome, dsn.FAILED))
+                gone.append(rcpt)
+            else:
+                options = decision.options if decision.action == "queue" else {}
+                retry = rcpt.retry + (1 if options.get("increment_retry", True) else 0)
+                delay = options.get("delay")
+                if delay is None:
+                    delay = settings.retry_delay(max(retry, 1))
+                if settings.notify_after(retry) and decision.action == "default":
+                    delays.append((rcpt, outcome, dsn.DELAYED))
+                if options.get("transportid"):
+                    rcpt.transportid = options["transportid"]
+                self._requeue(rcpt, job, outcome, float(delay), retry, hold=bool(options.get("hold")))
+        if bounces:
+            self._report(job.message, bounces)
+        if delays:
+            self._report(job.message, delays)
+        for rcpt in gone:
+            self._remove(rcpt)
+
+    def _requeue(self, rcpt, job, outcome, delay, retry=None, hold=False):
+        rcpt.work = None
+        if retry is not None:
+            rcpt.retry = retry
+        rcpt.next_retry = self.clock.seconds() + delay
+        state = self.index.set_state(rcpt, states.HOLD if hold else states.DEFER)
+        self.journal.record(rcpt)
+        if state == states.DEFER:
+            self._schedule(rcpt)
+
+    def _remove(self, rcpt):
+        """Delivered, bounced or deleted: journal it, forget it, and drop the file after the last one."""
+        rcpt.work = None
+        self.journal.done(rcpt)
+        path = rcpt.message.path
+        # Entries left in the active FIFO or the defer heap see this and skip it.
+        rcpt.next_retry = -1.0
+        if self.index.remove(rcpt):
+            _unlink(path)
+
+    # -- reports (DSN) ------------------------------------------------------------------
+
+    def _report(self, message, items):
+        """Queue a DSN to the sender about C{items} [(rcpt, outcome, action)], when one is wanted."""
+        if not message.sender:
+            return
+        statuses = []
+        for rcpt, outcome, action in items:
+            params = rcpt.params or {}
+            if not dsn.wants(params.get("notify"), action):
+                continue
+            code, diagnostic, remotemx = dsn.status_of(outcome)
+            if action == dsn.FAILED and code.startswith("4"):
+                code = "5" + code[1:]
+            statuses.append(dsn.Status(rcpt.address, action, code, diagnostic, remotemx, params.get("orcpt")))
+        if not statuses:
+            return
+        try:
+            original = spool.read(message.path).read_message() if message.path else b""
+        except (OSError, spool.SpoolError):
+            original = b""
+        ret = (message.dsn or {}).get("ret")
+        envid = (message.dsn or {}).get("envid")
+        data = dsn.build(self.config.hostname, message.sender, statuses, original, envid, ret, message.ts,
+                         self.clock.seconds())
+        transportid = items[0][0].transportid
+        _, group = self.config.transport(transportid)
+        transportid = (group.get("dsn") or {}).get("transport") or transportid
+        return self.inject("", [message.sender], data, transportid)
+
+    def inject(self, sender, recipients, data, transportid, metadata=None, hold=False):
+        """Spool and queue a message made here (a DSN); a Deferred of its uuid."""
+        uuid = str(_uuid.uuid4())
+        envelope = {"transaction": uuid, "received": self.clock.seconds(), "sender": sender, "serverid": "",
+                    "senderparams": {}, "dsn": {"ret": None, "envid": None}}
+        records = [
+            {"index": n, "recipient": address.lower(), "transportid": transportid, "metadata": metadata or {},
+             "hold": hold, "delay": 0, "params": {}, "dsn": {"notify": None, "orcpt": None}}
+            for n, address in enumerate(recipients, 1)
+        ]
+        spooled = spool.SpoolMessage(uuid, envelope, records, message=data)
+        d = self.writer.commit([spooled])
+        # Counted as running work until queued, so that when_idle() covers it.
+        self._running += 1
+
+        def committed(_):
+            spooled.message = None
+            self.submit(spooled)
+            return uuid
+
+        d.addCallback(committed)
+        d.addErrback(lambda f: log.failure("could not queue a message to {recipients}", f, recipients=recipients))
+        d.addBoth(lambda result: (self._job_done(None), result)[1])
+        return d
+
+    # -- operator actions (halonctl queue update / unload) --------------------------------
+
+    def update(self, predicate, action, value=None, freeze=False):
+        """
+        Apply C{action} ("delete", "bounce", "active", "defer", "hold",
+        "transportid", "metadata") to every recipient C{predicate} accepts:
+        (affected, unaffected, freezing).  Recipients in a working state are
+        unaffected, or with C{freeze} frozen into UPDATE once their work ends.
+        """
+        matched = [r for r in self.index.recipients() if predicate is None or predicate(r)]
+        affected = unaffected = freezing = 0
+        changed = []
+        bounces = {}
+        gone = []
+        now = self.clock.seconds()
+        for rcpt in matched:
+            if rcpt.state in states.WORKING:
+                if freeze:
+                    self.index.freeze(rcpt)
+                    freezing += 1
+                else:
+                    unaffected += 1
+                continue
+            affected += 1
+            if action == "delete":
+                gone.append(rcpt)
+            elif action == "bounce":
+                outcome = Outcome(None, {"temporary": False, "message": "bounced by an operator", "type": "plugin"})
+                bounces.setdefault(rcpt.message, []).append((rcpt, outcome, dsn.FAILED))
+                gone.append(rcpt)
+            elif action == "active":
+                rcpt.next_retry = 0.0
+                self.index.set_state(rcpt, states.ACTIVE)
+                self._active.append(rcpt)
+                changed.append(rcpt)
+            elif action == "defer":
+                rcpt.next_retry = now + float(value)
+                self.index.set_state(rcpt, states.DEFER)
+                heapq.heappush(self._defer, (rcpt.next_retry, id(rcpt), rcpt))
+                changed.append(rcpt)
+            elif action == "hold":
+                self.index.set_state(rcpt, states.HOLD)
+                changed.append(rcpt)
+            elif action == "transportid":
+                rcpt.transportid = value
+                changed.append(rcpt)
+            elif action == "metadata":
+                rcpt.metadata = dict(rcpt.metadata or {}, **value)
+                changed.append(rcpt)
+            else:
+                raise ValueError("unknown action %r" % (action,))
+        if changed:
+            self.journal.record_many(changed)
+        for message, items in bounces.items():
+            self._report(message, items)
+        for rcpt in gone:
+            self._remove(rcpt)
+        if action == "defer":
+            self._arm_defer()
+        if action == "active" or action in ("transportid",):
+            self._kick()
+        return affected, unaffected, freezing
+
+    def unload(self, predicate, partial=False, freeze=False):
+        """
+        Take matching messages out of the queue, leaving their files: the
+        paths unloaded and how many recipients are freezing.  Without
+        C{partial} every recipient of a message must match.  A message with
+        a recipient in a working state stays (with C{freeze}, that recipient
+        is frozen into UPDATE for a later unload).  Each file unloaded is
+        rewritten to hold only the recipients still queued, with their
+        state, so another server that loads it continues where this one was.
+        """
+        paths = []
+        freezing = 0
+        for message in list(self.index.messages.values()):
+            matches = [predicate is None or predicate(r) for r in message.recipients]
+            if not (any(matches) if partial else all(matches)):
+                continue
+            working = [r for r in message.recipients if r.state in states.WORKING]
+            if working:
+                if freeze:
+                    for rcpt in working:
+                        self.index.freeze(rcpt)
+                    freezing += len(working)
+                continue
+            _rewrite(message)
+            for rcpt in list(message.recipients):
+                rcpt.next_retry = -1.0
+                self.index.remove(rcpt)
+            paths.append(message.path)
+        return paths, freezing
+
+    # -- service ------------------------------------------------------------------------
+
+    def startService(self):
+        service.Service.startService(self)
+        self._stopping = False
+        if not self._loaded:
+            self.load()
+        self.writer.start()
+        if self.resolver is not None and hasattr(self.resolver, "start"):
+            self.resolver.start()
+        self._arm_defer()
+        self._kick()
+
+    @defer.inlineCallbacks
+    def stopService(self):
+        service.Service.stopService(self)
+        self._stopping = True
+        for call in (self._pump_call, self._defer_call):
+            if call is not None and call.active():
+                call.cancel()
+        self._pump_call = self._defer_call = None
+        self.suspends.stop()
+        self.pool.close_all()
+        if self.resolver is not None and hasattr(self.resolver, "stop"):
+            self.resolver.stop()
+        yield self.writer.stop()
+        self.journal.close()
+
+
+def _ids():
+    counter = iter(range(1, 1 << 62))
+    return lambda: next(counter)
+
+
+def _unlink(path):
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _rewrite(message):
+    """Rewrite C{message}'s spool file with only its queued recipients and their state (for unload)."""
+    spooled = spool.read(message.path)
+    data = spooled.read_message()
+    by_n = {r["index"]: r for r in spooled.recipients}
+    records = []
+    for rcpt in message.recipients:
+        record = dict(by_n.get(rcpt.n) or {"index": rcpt.n, "recipient": rcpt.address})
+        record.update(
+            transportid=rcpt.transportid,
+            metadata=rcpt.metadata or {},
+            hold=rcpt.state in states.FROZEN,
+            retry=rcpt.retry,
+            delay=max(0.0, rcpt.next_retry - message.ts) if rcpt.state == states.DEFER else 0,
+        )
+        records.append(record)
+    rewritten = spool.SpoolMessage(spooled.uuid, spooled.envelope, records, message=data)
+    temporary = message.path + ".unload"
+    with open(temporary, "wb") as f:
+        f.write(rewritten.to_bytes())
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(temporary, spool.FILE_MODE)
+    os.replace(temporary, message.path)
+
+
+def _try_overrides(options):
+    layer = {}
+    if options.get("tls"):
+        tls = options["tls"]
+        layer["tls"] = {"mode": tls} if isinstance(tls, str) else dict(tls)
+    for key in ("pooling", "timeout", "retry"):
+        if options.get(key):
+            layer[key] = options[key]
+    return layer
+
+
+def _auth(conf):
+    if not conf or not conf.get("username"):
+        return None
+    return (conf["username"], conf.get("password") or "")
+
+
+def _mail_params(message):
+    params = []
+    dsn_params = message.dsn or {}
+    if dsn_params.get("ret"):
+        params.append("RET=%s" % (dsn_params["ret"],))
+    if dsn_params.get("envid"):
+        params.append("ENVID=%s" % (dsn_params["envid"],))
+    return " ".join(params).encode("utf-8", "surrogateescape")
+
+
+def _rcpt_params(record):
+    if not record:
+        return b""
+    params = []
+    dsn_params = record.get("dsn") or {}
+    if dsn_params.get("notify"):
+        params.append("NOTIFY=%s" % (",".join(dsn_params["notify"]),))
+    if dsn_params.get("orcpt"):
+        params.append("ORCPT=%s" % (dsn_params["orcpt"],))
+    return " ".join(params).encode("utf-8", "surrogateescape")

@@ -1,0 +1,261 @@
+"""
+The queue end to end: messages in a real spool, delivered through a real
+DNS server and real SMTP servers on loopback, scheduled on a task.Clock.
+"""
+
+import os
+
+from twisted.internet import defer, reactor
+from twisted.internet.task import Clock
+from twisted.trial import unittest
+
+from halon.queue import states
+from halon.queue.conditions import Conditions
+from halon.queue.core import Decision, Queue, QueueConfig
+from halon.resolver import Resolver
+from halon.stats import Stats
+
+from tests.queue.helpers import tempdir
+from tests.queue.smtpserver import SMTPServer
+from tests.util.dnsserver import DNSServer
+
+ZONE = {
+    ("example.com", "mx"): [(10, "mx.example.com")],
+    ("mx.example.com", "a"): ["127.0.0.1"],
+    ("sender.example", "mx"): [(10, "mx.example.com")],
+    ("broken.example", "*"): "SERVFAIL",
+}
+
+DATA = b"From: a@sender.example\r\nSubject: hello\r\n\r\nbody\r\n"
+
+
+class QueueTestCase(unittest.TestCase):
+    retry = {"count": 3, "intervals": [{"interval": 60}, {"interval": 120, "notify": True}]}
+
+    def setUp(self):
+        self.dns = DNSServer(reactor, dict(ZONE))
+        dns_port = self.dns.start()
+        self.addCleanup(self.dns.stop)
+        self.smtp = SMTPServer(reactor)
+        self.port = self.smtp.start()
+        self.addCleanup(self.smtp.stop)
+        self.spool = tempdir(self)
+        self.clock = Clock()
+        self.resolver = Resolver(reactor, [("127.0.0.1", dns_port)], timeout=2.0)
+        self.queue = self.make_queue()
+
+    def config(self):
+        app = {
+            "transportgroups": [
+                {"id": "default", "retry": self.retry,
+                 "transports": [{"id": "mx", "connection": {"port": self.port}, "session": {"tls": {"mode": "disabled"}}}]}
+            ]
+        }
+        return QueueConfig(app, hostname="queue.test")
+
+    def make_queue(self, hooks=None):
+        self.stats = Stats()
+        queue = Queue(reactor, self.spool, self.stats, self.resolver, self.config(), clock=self.clock, hooks=hooks)
+        queue.startService()
+        self.addCleanup(lambda: queue.running and queue.stopService())
+        return queue
+
+    async def queue_message(self, recipients=("bob@example.com",), sender="alice@sender.example", hold=False):
+        """Spool a message as the SMTP server would and hand it to the queue; its uuid."""
+        return await self.queue.inject(sender, list(recipients), DATA, "mx", hold=hold)
+
+    async def settle(self):
+        """Run pickups and attempts until nothing is left to do now (the clock does not move)."""
+        for _ in range(20):
+            self.clock.advance(0)
+            await self.queue.when_idle()
+            if not self.clock.getDelayedCalls() or all(c.getTime() > self.clock.seconds() for c in self.clock.getDelayedCalls()):
+                if self.queue.when_idle().called:
+                    return
+
+    def recipients(self):
+        return sorted(self.queue.index.recipients(), key=lambda r: (r.message.ts, r.n))
+
+    def count(self, name):
+        return self.stats.value(name)
+
+
+class DeliveryTests(QueueTestCase):
+    async def test_deliveredAndRemoved(self):
+        """Two recipients of one message go in one transaction; then the spool file and the records are gone."""
+        uuid = await self.queue_message(["bob@example.com", "carol@example.com"])
+        path = self.queue.index.messages[uuid].path
+        await self.settle()
+        self.assertEqual(len(self.smtp.messages), 1)
+        self.assertEqual(self.smtp.messages[0].recipients, ["bob@example.com", "carol@example.com"])
+        self.assertEqual(self.smtp.messages[0].data, DATA)
+        self.assertEqual(len(self.queue.index), 0)
+        self.assertFalse(os.path.exists(path))
+
+    async def test_retrySchedule(self):
+        """A 4xx defers at the transport group's intervals; the retry delivers once the server takes it."""
+        self.smtp.replies["RCPT bob@example.com"] = b"451 4.3.0 try later"
+        await self.queue_message()
+        await self.settle()
+        (rcpt,) = self.recipients()
+        self.assertEqual((states.NAMES[rcpt.state], rcpt.retry, rcpt.next_retry), ("DEFER", 1, 60.0))
+        self.assertEqual(self.count("queue.queue.defer.size"), 1)
+        self.clock.advance(59)
+        await self.settle()
+        self.assertEqual(rcpt.retry, 1)
+        del self.smtp.replies["RCPT bob@example.com"]
+        self.clock.advance(1)
+        await self.settle()
+        self.assertEqual(len(self.queue.index), 0)
+        self.assertEqual(len(self.smtp.messages), 1)
+
+    async def test_permanentFailureBounces(self):
+        """A 5xx bounces at once: an RFC 3464 report from the null sender reaches the sender's MX."""
+        self.smtp.replies["RCPT bob@example.com"] = b"550 5.1.1 no such user"
+        await self.queue_message()
+        await self.settle()
+        (report,) = self.smtp.messages
+        self.assertEqual((report.sender, report.recipients), ("", ["alice@sender.example"]))
+        self.assertIn(b"multipart/report; report-type=delivery-status", report.data)
+        self.assertIn(b"Final-Recipient: rfc822; bob@example.com", report.data)
+        self.assertIn(b"Action: failed", report.data)
+        self.assertIn(b"Status: 5.1.1", report.data)
+        self.assertIn(b"Diagnostic-Code: smtp; 550 no such user", report.data)
+        self.assertIn(b"Subject: hello", report.data)
+        self.assertEqual(len(self.queue.index), 0)
+
+    async def test_noBounceForNullSender(self):
+        """A message from the null sender that fails is dropped without a report."""
+        self.smtp.replies["RCPT bob@example.com"] = b"550 5.1.1 no such user"
+        await self.queue_message(sender="")
+        await self.settle()
+        self.assertEqual((self.smtp.messages, len(self.queue.index)), ([], 0))
+
+    async def test_retriesExhausted(self):
+        """After retry.count attempts a temporary failure bounces too; the notify interval sent a delay report."""
+        self.smtp.replies["RCPT bob@example.com"] = b"451 4.3.0 try later"
+        await self.queue_message()
+        await self.settle()
+        self.clock.advance(60)
+        await self.settle()
+        self.assertEqual([m.sender for m in self.smtp.messages], [""])
+        self.assertIn(b"Action: delayed", self.smtp.messages[0].data)
+        self.clock.advance(120)
+        await self.settle()
+        self.assertEqual(len(self.queue.index), 0)
+        self.assertIn(b"Action: failed", self.smtp.messages[1].data)
+        self.assertIn(b"Status: 5.3.0", self.smtp.messages[1].data)
+
+    async def test_dnsErrors(self):
+        """NXDOMAIN bounces; SERVFAIL defers."""
+        await self.queue_message(["x@nowhere.example", "y@broken.example"])
+        await self.settle()
+        (rcpt,) = self.recipients()
+        self.assertEqual((rcpt.address, states.NAMES[rcpt.state]), ("y@broken.example", "DEFER"))
+        (report,) = self.smtp.messages
+        self.assertIn(b"Final-Recipient: rfc822; x@nowhere.example", report.data)
+        self.assertIn(b"Status: 5.1.2", report.data)
+
+
+class ControlTests(QueueTestCase):
+    async def test_restartKeepsStates(self):
+        """HOLD, DEFER and UPDATE survive a restart; what was delivered stays delivered."""
+        self.smtp.replies["RCPT d@example.com"] = b"451 4.3.0 later"
+        await self.queue_message(["h@example.com"], hold=True)
+        await self.queue_message(["d@example.com", "ok@example.com"])
+        await self.settle()
+        update = await self.queue_message(["u@example.com"], hold=True)
+        self.queue.update(Conditions(id=[update]).compile()(0), "defer", 500)
+        before = {r.address: (r.state, r.retry, r.next_retry) for r in self.recipients()}
+        self.assertEqual(states.NAMES[before["d@example.com"][0]], "DEFER")
+        await self.queue.stopService()
+        self.queue = self.make_queue()
+        after = {r.address: (r.state, r.retry, r.next_retry) for r in self.recipients()}
+        self.assertEqual(after, before)
+        self.assertEqual(self.count("queue.freeze.hold.size"), 1)
+
+    async def test_freezeFlow(self):
+        """Working recipients are unaffected, or frozen into UPDATE with --freeze, then updatable."""
+        gate = defer.Deferred()
+
+        class Hooks:
+            def predelivery(self, info):
+                return gate.addCallback(lambda _: Decision("try"))
+
+            def postdelivery(self, info):
+                return Decision("default")
+
+        await self.queue.stopService()
+        self.queue = self.make_queue(Hooks())
+        self.smtp.replies["RCPT w@example.com"] = b"451 4.3.0 later"
+        await self.queue_message(["w@example.com"])
+        await self.queue_message(["q@example.com"], hold=True)
+        self.clock.advance(0)
+        working = Conditions(recipientdomain=["example.com"]).compile()(0)
+        self.assertEqual(self.queue.update(working, "delete"), (1, 1, 0))
+        self.assertEqual(self.queue.update(working, "delete", freeze=True), (0, 0, 1))
+        self.assertEqual(self.count("queue.freeze.update.pending"), 1)
+        gate.callback(None)
+        await self.settle()
+        self.assertEqual((self.count("queue.freeze.update.pending"), self.count("queue.freeze.update.size")), (0, 1))
+        (rcpt,) = self.recipients()
+        self.assertEqual((states.NAMES[rcpt.state], rcpt.retry), ("UPDATE", 1))
+        self.clock.advance(3600)
+        await self.settle()
+        self.assertEqual(rcpt.retry, 1)
+        in_update = Conditions(state=["UPDATE"]).compile()(0)
+        self.assertEqual(self.queue.update(in_update, "delete"), (1, 0, 0))
+        self.assertEqual(len(self.queue.index), 0)
+
+    async def test_updateActions(self):
+        """hold, defer, active, transport and metadata changes, with the journal keeping them."""
+        await self.queue_message(["a@example.com", "b@example.com"], hold=True)
+        match_a = Conditions(recipient=["a@example.com"]).compile()(0)
+        self.assertEqual(self.queue.update(match_a, "metadata", {"k": "v"}), (1, 0, 0))
+        self.assertEqual(self.queue.update(match_a, "transportid", "mx"), (1, 0, 0))
+        self.assertEqual(self.queue.update(match_a, "defer", 30), (1, 0, 0))
+        a, b = self.recipients()
+        self.assertEqual((states.NAMES[a.state], a.next_retry, a.metadata), ("DEFER", 30.0, {"k": "v"}))
+        self.clock.advance(30)
+        await self.settle()
+        self.assertEqual([m.recipients for m in self.smtp.messages], [["a@example.com"]])
+        self.assertEqual(self.queue.update(None, "active"), (1, 0, 0))
+        await self.settle()
+        self.assertEqual(len(self.queue.index), 0)
+
+    async def test_suspendParksUntilLifted(self):
+        """A suspend on the recipient domain keeps its messages queued until it is deleted."""
+        suspend = self.queue.suspends.add({"recipientdomain": "example.com"})
+        await self.queue_message()
+        await self.settle()
+        self.assertEqual((self.smtp.messages, self.count("queue.pickup.skips")), ([], 1))
+        self.queue.suspends.delete(suspend.id)
+        await self.settle()
+        self.assertEqual(len(self.smtp.messages), 1)
+
+    async def test_policyRate(self):
+        """A rate policy per remote MX lets one message through per interval; the rest wait for the bucket."""
+        self.queue.load_policies({"policies": [{"fields": ["remotemx"], "default": {"rate": "1/60"}}]})
+        await self.queue_message(["one@example.com"])
+        await self.queue_message(["two@example.com"])
+        await self.settle()
+        self.assertEqual(len(self.smtp.messages), 1)
+        self.assertEqual(self.count("queue.policy.rate.suspends"), 1)
+        self.clock.advance(60)
+        await self.settle()
+        self.assertEqual(len(self.smtp.messages), 2)
+
+    async def test_unloadAndLoadElsewhere(self):
+        """An unloaded file keeps only its queued recipients and their state; another spool loads it."""
+        self.smtp.replies["RCPT b@example.com"] = b"451 4.3.0 later"
+        uuid = await self.queue_message(["a@example.com", "b@example.com"])
+        await self.settle()
+        paths, freezing = self.queue.unload(Conditions(id=[uuid]).compile()(0))
+        self.assertEqual((len(paths), freezing, len(self.queue.index)), (1, 0, 0))
+        other = tempdir(self)
+        os.makedirs(os.path.join(other, uuid[:2]))
+        os.rename(paths[0], os.path.join(other, uuid[:2], os.path.basename(paths[0])))
+        self.spool = other
+        moved = self.make_queue()
+        (rcpt,) = moved.index.recipients()
+        self.assertEqual((rcpt.address, states.NAMES[rcpt.state], rcpt.retry), ("b@example.com", "DEFER", 1))
