@@ -259,3 +259,27 @@ class ControlTests(QueueTestCase):
         moved = self.make_queue()
         (rcpt,) = moved.index.recipients()
         self.assertEqual((rcpt.address, states.NAMES[rcpt.state], rcpt.retry), ("b@example.com", "DEFER", 1))
+
+
+class DaemonTests(unittest.TestCase):
+    def test_buildReadsFilesAndRefusesBadOnes(self):
+        """build() reads the policy, suspend and delivery files; a bad reload names the file and keeps the old state."""
+        from halon.config import ConfigError
+        from halon.queue import daemon
+
+        folder = tempdir(self)
+        paths = {kind: os.path.join(folder, "smtpd-%s.yaml" % kind) for kind in ("policy", "suspend", "delivery")}
+        with open(paths["suspend"], "w") as f:
+            f.write("suspends:\n  - recipientdomain: example.com\n")
+        startup = {"environment": {"spool": {"path": os.path.join(folder, "spool")},
+                                   **{kind + "conf": path for kind, path in paths.items()}}}
+        app = {"resolver": {"servers": ["127.0.0.1:5353"]}}
+        queue = daemon.build(reactor, startup, app, Stats())
+        self.assertEqual([s.condition.spec for s in queue.suspends.listing()], [{"recipientdomain": "example.com"}])
+        self.assertEqual(queue.resolver.upstream is not None, True)
+        with open(paths["suspend"], "w") as f:
+            f.write("suspends:\n  - recipientdomain: [1, {x: y}]\n")
+        with self.assertRaises((ConfigError, ValueError)) as caught:
+            queue.reload_file("suspend")
+        self.assertIn("smtpd-suspend.yaml", str(caught.exception))
+        self.assertEqual(len(queue.suspends.listing()), 1)

@@ -1,0 +1,69 @@
+"""
+The queue as smtpd runs it, built from the startup and running
+configuration:
+
+    queue = daemon.build(reactor, startup, app, stats, control)
+    SMTPDService(..., sink=queue)          # the SMTP server commits into it
+    queue.setServiceParent(smtpd)          # started after the spool is loaded
+    # on a configuration reload:
+    daemon.reconfigure(queue, startup, new_app)
+
+The resolver follows C{resolver} of smtpd-app.yaml; the policy, suspend
+and delivery files (environment.policyconf, suspendconf, deliveryconf) are
+read at start and by their halonctl reload commands.
+"""
+
+from halon.config.defaults import duration
+from halon.queue.core import Queue, QueueConfig
+from halon.resolver import Resolver
+
+
+def _nameservers(servers):
+    if not servers:
+        return None
+    out = []
+    for server in servers:
+        host, port = server, 53
+        if server.startswith("["):
+            host, _, rest = server[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") else 53
+        elif server.count(":") == 1:
+            host, port = server.split(":")
+            port = int(port)
+        out.append((host, port))
+    return out
+
+
+def resolver_of(reactor, app, stats):
+    conf = app.get("resolver") or {}
+    cache = conf.get("cache") or {}
+    ttl = cache.get("ttl") or {}
+    return Resolver(
+        reactor,
+        _nameservers(conf.get("servers")),
+        cache_size=int(cache.get("size", 10000)),
+        ttl_min=float(duration(ttl.get("min", 0))),
+        ttl_max=float(duration(ttl.get("max", 86400))),
+        timeout=float(duration(conf.get("timeout", 5))),
+        concurrency=int(conf.get("concurrency", 100)),
+        stats=stats,
+    )
+
+
+def build(reactor, startup, app, stats, control=None, hooks=None):
+    """The L{Queue} of a daemon; a bad policy, suspend or delivery file raises (ConfigError or ValueError)."""
+    environment = startup.get("environment") or {}
+    spool_path = (environment.get("spool") or {}).get("path", "/var/spool/halon/queue")
+    queue = Queue(reactor, spool_path, stats, resolver_of(reactor, app, stats), QueueConfig(app, startup), hooks=hooks)
+    for kind in ("policy", "suspend", "delivery"):
+        queue.reload_file(kind)
+    if control is not None:
+        from halon.queue.control import register
+
+        register(control, queue)
+    return queue
+
+
+def reconfigure(queue, startup, app):
+    """A reloaded smtpd-app.yaml: new transports and limits; queued state, policies and suspends stay."""
+    queue.configure(QueueConfig(app, startup))
