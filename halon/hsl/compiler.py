@@ -58,6 +58,29 @@ _BINARY = {
     ">>>": "ushr",
 }
 
+
+def _arith(op):
+    return lambda a, b: py.BinOp(left=a, op=op(), right=b)
+
+
+def _compare(op):
+    return lambda a, b: py.Compare(left=a, ops=[op()], comparators=[b])
+
+
+# Operators with a plain Python fast path: operand type -> Python node.
+_INLINE = {
+    "+": (float, _arith(py.Add)),
+    "-": (float, _arith(py.Sub)),
+    "*": (float, _arith(py.Mult)),
+    ".": (bytes, _arith(py.Add)),
+    "<": (float, _compare(py.Lt)),
+    ">": (float, _compare(py.Gt)),
+    "<=": (float, _compare(py.LtE)),
+    ">=": (float, _compare(py.GtE)),
+    "==": (float, _compare(py.Eq)),
+    "!=": (float, _compare(py.NotEq)),
+}
+
 # Expressions whose value is fresh: storing it needs no copy-on-write mark.
 _FRESH = (
     ast.Number,
@@ -220,16 +243,19 @@ class Compiler:
             return len(self.files) - 1
 
     def at(self, target, node):
-        """Give Python node C{target} (and its unpositioned children) C{node}'s position."""
+        """
+        Give Python node C{target} C{node}'s position unless it has one;
+        unpositioned children take their parent's when the unit is done
+        (C{fix_missing_locations}).
+        """
         index = self._file_index(node.file) if node.file != self.files[0] else 0
         line = index * LINE_BASE + max(node.line, 1)
         col = max(node.column - 1, 0)
-        for sub in py.walk(target):
-            if "lineno" in sub._attributes and getattr(sub, "lineno", None) is None:
-                sub.lineno = line
-                sub.col_offset = col
-                sub.end_lineno = line
-                sub.end_col_offset = col + 1
+        if getattr(target, "lineno", None) is None:
+            target.lineno = line
+            target.col_offset = col
+            target.end_lineno = line
+            target.end_col_offset = col + 1
         return target
 
     def error(self, message, node):
@@ -644,7 +670,21 @@ class Compiler:
     def s_Return(self, node):
         if node.value is None:
             return [py.Return(value=_const(None))]
-        return [py.Return(value=self.stored(node.value))]
+        return [py.Return(value=self.returned(node.value))]
+
+    def returned(self, node):
+        """
+        A returned value: a function's own local dies with it, so only values
+        that live on elsewhere (globals, captures, properties) are shared.
+        """
+        if isinstance(node, ast.Var) and self.scope.kind != "main":
+            if node.name not in self.scope.globals and node.name not in self.scope.captures:
+                return self.expr(node)
+        if isinstance(node, ast.Ternary) and node.then is not None:
+            return self.at(
+                py.IfExp(test=self.condition(node.cond), body=self.returned(node.then), orelse=self.returned(node.orelse)), node
+            )
+        return self.stored(node)
 
     def s_Throw(self, node):
         return [py.Raise(exc=_r("Throw", self.expr(node.value)), cause=None)]
@@ -783,7 +823,14 @@ class Compiler:
         value = self.expr(node)
         if isinstance(node, _FRESH) or isinstance(node, ast.Call) and isinstance(node.func, ast.Builtin):
             return value
-        return _r("share", value)
+        temp = self.temp()
+        return py.IfExp(
+            test=py.Compare(
+                left=_call("type", py.NamedExpr(target=_store(temp), value=value)), ops=[py.Is()], comparators=[_name("R_HSLArray")]
+            ),
+            body=_r("share", _name(temp)),
+            orelse=_name(temp),
+        )
 
     def assign_statement(self, node):
         target = node.target
@@ -804,7 +851,7 @@ class Compiler:
                         orelse=[],
                     )
                 ]
-            return [_assign(pyname, self.at(_r(_BINARY[node.op], _name(pyname), self.expr(node.value)), node))]
+            return [_assign(pyname, self.at(self.binop(node.op, _name(pyname), self.expr(node.value)), node))]
         if isinstance(target, ast.Slice):
             root, rebuild = self.path(target.obj, node)
             new = _r(
@@ -868,7 +915,7 @@ class Compiler:
                 body=self.stored(node.value),
                 orelse=_name(temp),
             )
-        return self.at(_r(_BINARY[node.op], current, self.expr(node.value)), node)
+        return self.at(self.binop(node.op, current, self.expr(node.value)), node)
 
     def key_of(self, target):
         if isinstance(target, ast.Prop):
@@ -890,7 +937,19 @@ class Compiler:
             if self.is_this(node):
                 return _name(self.scope.var("this")), lambda value: []
             pyname = self.var_target(node.name, node)
-            return self.safe(node), lambda value: [_assign(pyname, value)]
+            current = self.temp()
+            self.pending.append(
+                self.at(
+                    py.Try(
+                        body=[_assign(current, _name(pyname))],
+                        handlers=[py.ExceptHandler(type=_name("NameError"), name=None, body=[_assign(current, _const(None))])],
+                        orelse=[],
+                        finalbody=[],
+                    ),
+                    assign,
+                )
+            )
+            return _name(current), lambda value: [_assign(pyname, value)]
         if isinstance(node, (ast.Index, ast.Prop)):
             parent, rebuild = self.path(node.obj, assign)
             key = self.key_of(node)
@@ -998,6 +1057,11 @@ class Compiler:
         if all(item.key is None and not item.spread for item in node.items):
             values = [self.stored(item.value) for item in node.items]
             return _call(py.Attribute(value=_name("R_HSLArray"), attr="from_list", ctx=py.Load()), py.List(elts=values, ctx=py.Load()))
+        literal = self.constant_keys(node)
+        if literal is not None:
+            keys, next_index = literal
+            values = [self.stored(item.value) for item in node.items]
+            return _r("literal", py.Dict(keys=[_const(k) for k in keys], values=values), _const(next_index))
         flat = []
         for item in node.items:
             if item.spread:
@@ -1007,6 +1071,26 @@ class Compiler:
             else:
                 flat += [self.expr(item.key), self.stored(item.value)]
         return _r("array", py.Tuple(elts=flat, ctx=py.Load()))
+
+    def constant_keys(self, node):
+        """The normalised keys of an array literal whose keys are all constants, and its next index."""
+        from halon.hsl.values import norm_key
+
+        keys = []
+        next_index = 0.0
+        for item in node.items:
+            if item.spread:
+                return None
+            if item.key is None:
+                key = next_index
+            elif isinstance(item.key, (ast.Number, ast.String, ast.Bool)):
+                key = norm_key(float(item.key.value) if isinstance(item.key, ast.Number) else item.key.value)
+            else:
+                return None
+            if type(key) is float and key >= next_index:
+                next_index = key + 1.0
+            keys.append(key)
+        return keys, next_index
 
     def e_FuncLit(self, node):
         captures = {}
@@ -1166,7 +1250,39 @@ class Compiler:
         folded = self.fold(node)
         if folded is not None:
             return folded
-        return _r(_BINARY[node.op], self.expr(node.left), self.expr(node.right))
+        return self.binop(node.op, self.expr(node.left), self.expr(node.right))
+
+    def binop(self, op, left, right):
+        """
+        C{left op right}: plain Python when both are numbers (strings for
+        C{.}, either for C{==}), the runtime helper otherwise.  The fast path
+        is inlined because a helper call costs more than the arithmetic.
+        """
+        inline = _INLINE.get(op)
+        helper = _r(_BINARY[op], left, right)
+        if inline is None:
+            return helper
+        kind, make = inline
+        operands = []
+        checks = []
+        for value in (left, right):
+            if isinstance(value, py.Constant) and type(value.value) is kind:
+                operands.append(value)
+            elif isinstance(value, py.Name):
+                checks.append((None, value))
+                operands.append(value)
+            else:
+                temp = self.temp()
+                checks.append((temp, value))
+                operands.append(_name(temp))
+        helper.args = list(operands)
+        if not checks:
+            return helper
+        typed = [
+            _call("type", value if temp is None else py.NamedExpr(target=_store(temp), value=value)) for temp, value in checks
+        ]
+        test = py.Compare(left=typed[0], ops=[py.Is()] * len(typed), comparators=typed[1:] + [_name(kind.__name__)])
+        return py.IfExp(test=test, body=make(*operands), orelse=helper)
 
     def fold(self, node):
         """Constant folding of arithmetic on number literals, as HSL's compiler does."""

@@ -282,6 +282,15 @@ def array(flat):
     return result
 
 
+def literal(items, next_index):
+    """An array literal whose keys the compiler normalised (a fresh dict each time)."""
+    result = HSLArray.__new__(HSLArray)
+    result._d = items
+    result._next = next_index
+    result.shared = False
+    return result
+
+
 def spread(value):
     """The values of C{...$args} in a call."""
     if type(value) is not HSLArray:
@@ -779,6 +788,7 @@ HELPERS = {
         ("regex", "regex"),
         ("incr", "incr"),
         ("array", "array"),
+        ("literal", "literal"),
         ("NOKEY", "NOKEY"),
         ("SPREAD", "SPREAD"),
         ("NO_DEFAULT", "NO_DEFAULT"),

@@ -102,6 +102,20 @@ class HSLArray:
         a.shared = False
         return a
 
+    @classmethod
+    def from_pairs(cls, pairs):
+        """An array from (key, value) pairs whose keys are already normalised."""
+        a = cls.__new__(cls)
+        d = a._d = {}
+        nxt = 0.0
+        for k, v in pairs:
+            d[k] = v
+            if type(k) is float and k >= nxt:
+                nxt = k + 1.0
+        a._next = nxt
+        a.shared = False
+        return a
+
     # -- reading ----------------------------------------------------------
 
     def get(self, key, default=None):

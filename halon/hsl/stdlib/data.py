@@ -74,10 +74,7 @@ def from_python(value):
     if t is list or t is tuple:
         return HSLArray.from_list([from_python(v) for v in value])
     if t is dict:
-        result = HSLArray()
-        for k, v in value.items():
-            result.set(_key(k), from_python(v))
-        return result
+        return HSLArray.from_pairs([(norm_key(_key(k)), from_python(v)) for k, v in value.items()])
     if t is bytes:
         return value
     if isinstance(value, (datetime.date, datetime.time)):

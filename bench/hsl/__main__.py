@@ -1,0 +1,121 @@
+"""
+The same programs in HSL (compiled by halon.hsl) and in CPython, timed on
+this machine and printed side by side; the target is HSL within 2x of
+CPython for each.  Also: compiling a 2,000-line script, first and cached.
+"""
+
+import functools
+import io
+import json
+import statistics
+import time
+
+from halon.hsl import compile_program
+from halon.hsl.host import Host
+
+ROUNDS = 3
+
+PROGRAMS = [
+    (
+        "fib(27) recursive",
+        "function fib($n) { return $n < 2 ? $n : fib($n - 1) + fib($n - 2); } echo fib(27);",
+        lambda: _fib(27),
+    ),
+    (
+        "1e6-iteration loop",
+        "$s = 0; for ($i = 0; $i < 1000000; $i++) { $s += $i; } echo $s;",
+        lambda: _loop(1000000),
+    ),
+    (
+        "100k string concatenations",
+        '$s = ""; for ($i = 0; $i < 100000; $i++) { $s .= "x"; } echo length($s);',
+        lambda: _concat(100000),
+    ),
+    (
+        "100k array appends + sort",
+        "$a = []; for ($i = 0; $i < 100000; $i++) { $a[] = ($i * 7919) % 100003; } $a = array_sort(function ($x, $y) { return $x < $y; }, $a); echo $a[0];",
+        lambda: _appends(100000),
+    ),
+    (
+        "json encode+decode 1 MB",
+        '$a = []; for ($i = 0; $i < 20000; $i++) { $a[] = ["id" => $i, "name" => "user$i", "tags" => ["a", "b"]]; }'
+        " $j = json_encode($a); $b = json_decode($j); echo length($j);",
+        lambda: _json(20000),
+    ),
+]
+
+
+def _fib(n):
+    return n if n < 2 else _fib(n - 1) + _fib(n - 2)
+
+
+def _loop(n):
+    s = 0.0
+    i = 0.0
+    while i < n:
+        s += i
+        i += 1
+    return s
+
+
+def _concat(n):
+    s = b""
+    for _ in range(n):
+        s += b"x"
+    return len(s)
+
+
+def _appends(n):
+    a = []
+    for i in range(n):
+        a.append(float((i * 7919) % 100003))
+    return sorted(a, key=functools.cmp_to_key(lambda x, y: -1 if x < y else 1))[0]
+
+
+def _json(n):
+    a = [{"id": i, "name": "user%d" % i, "tags": ["a", "b"]} for i in range(n)]
+    j = json.dumps(a, separators=(",", ":"))
+    json.loads(j)
+    return len(j)
+
+
+def best(fn):
+    times = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def big_script(lines=2000):
+    parts = []
+    for i in range(lines // 10):
+        parts.append(
+            "function f%d($a, $b = 2) {\n  $x = [$a, $b, \"k\" => $a . \"%d\"];\n  if ($a > $b) {\n"
+            "    return $x[0] + $b * 3;\n  } else {\n    foreach ($x as $k => $v) { echo \"$k=$v\"; }\n"
+            "  }\n  return match ($a) { 1 => \"one\", default => \"other\" };\n}\n$r%d = f%d(%d);\n" % (i, i, i, i, i)
+        )
+    return "".join(parts)
+
+
+def main():
+    host = Host(stdout=io.BytesIO())
+    print("%-30s %10s %10s %8s" % ("program", "HSL s", "CPython s", "ratio"))
+    for name, source, python in PROGRAMS:
+        program = compile_program(source, "bench.hsl")
+        hsl = best(lambda: program.run(host))
+        py = best(python)
+        print("%-30s %10.3f %10.3f %7.2fx" % (name, hsl, py, hsl / py), flush=True)
+    source = big_script()
+    start = time.perf_counter()
+    compile_program(source, "big.hsl")
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    compile_program(source, "big.hsl")
+    cached = time.perf_counter() - start
+    print("compile %d lines: %.3f s first, %.6f s cached" % (source.count("\n"), first, cached))
+
+
+if __name__ == "__main__":
+    main()
