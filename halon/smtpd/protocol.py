@@ -20,6 +20,7 @@ code expects) and replaces what that class cannot do for an MTA:
 """
 
 import base64
+import errno
 import time
 
 from twisted.internet import defer
@@ -589,6 +590,9 @@ class SMTPServerProtocol(smtp.ESMTP):
         d.addCallback(self._committed, decision)
 
     def _commit_failed(self, failure):
+        if failure.check(OSError) and failure.value.errno in (errno.ENOSPC, errno.EDQUOT):
+            log.error("could not spool a message: {reason}", reason=failure.value.strerror)
+            return R.SPOOL_FULL
         log.failure("could not spool a message", failure)
         return R.SPOOL_ERROR
 

@@ -143,6 +143,7 @@ class R:
     DATA_LINE_TOO_LONG = Reply(500, (5, 5, 2), "Message line too long")
     BARE_LF_END = Reply(550, (5, 5, 2), "Bare <LF> in end of data is not allowed")
     SPOOL_ERROR = Reply(451, (4, 3, 0), "Could not store the message, try again later")
+    SPOOL_FULL = Reply(452, (4, 3, 1), "Insufficient system storage, try again later")
 
     # TLS
     TLS_GO = Reply(220, (2, 0, 0), "Ready to start TLS")

@@ -34,12 +34,28 @@ class Process(protocol.ProcessProtocol):
         self.ended = defer.Deferred()
         self.status = None
         self.transport = None
+        self._expected = []
+
+    def expect(self, pattern):
+        """A Deferred firing with the match once the output matches C{pattern} (bytes regex)."""
+        d = defer.Deferred()
+        self._expected.append((re.compile(pattern), d))
+        self._check()
+        return d
 
     def outReceived(self, data):
         self.output += data
         match = _LISTENING.search(self.output)
         if match and not self.listening.called:
             self.listening.callback(int(match.group(1)))
+        self._check()
+
+    def _check(self):
+        for pattern, d in list(self._expected):
+            match = pattern.search(self.output)
+            if match:
+                self._expected.remove((pattern, d))
+                d.callback(match)
 
     errReceived = outReceived
 
@@ -48,6 +64,9 @@ class Process(protocol.ProcessProtocol):
         self.signalled = reason.value.signal
         if not self.listening.called:
             self.listening.errback(RuntimeError("twistd ended before listening:\n" + self.output.decode("utf-8", "replace")))
+        for _, d in self._expected:
+            d.errback(RuntimeError("twistd ended first:\n" + self.output.decode("utf-8", "replace")))
+        self._expected = []
         self.ended.callback(self.status)
 
     def signal(self, name):
