@@ -167,11 +167,9 @@ def repl(host, interactive):
     from halon.hsl import Session
 
     session = Session(host)
+    history = None
     if interactive:
-        try:
-            import readline  # noqa: F401  (line editing for input())
-        except ImportError:
-            pass
+        history = _start_history()
     buffer = []
     while True:
         try:
@@ -193,7 +191,37 @@ def repl(host, interactive):
         except HSLError as e:
             report(e)
         sys.stdout.flush()
+    if history is not None:
+        history.save()
     return 0
+
+
+class _History:
+    """Line editing and a history kept in ~/.hsh_history (readline, when Python has it)."""
+
+    def __init__(self, readline, path):
+        self.readline = readline
+        self.path = path
+
+    def save(self):
+        try:
+            self.readline.set_history_length(1000)
+            self.readline.write_history_file(self.path)
+        except OSError:
+            pass
+
+
+def _start_history():
+    try:
+        import readline
+    except ImportError:
+        return None
+    path = os.path.join(os.path.expanduser("~"), ".hsh_history")
+    try:
+        readline.read_history_file(path)
+    except OSError:
+        pass
+    return _History(readline, path)
 
 
 def main(argv=None):

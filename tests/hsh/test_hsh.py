@@ -6,7 +6,7 @@ module, and -A with a resolver, against a real DNS server on loopback.
 import os
 import sys
 
-from twisted.internet import defer, reactor, utils
+from twisted.internet import defer, protocol, reactor, utils
 from twisted.trial import unittest
 
 from tests.util.dnsserver import DNSServer
@@ -113,3 +113,49 @@ class HshTests(unittest.TestCase):
         out, err, code = yield hsh("-v")
         self.assertEqual(code, 0)
         self.assertIn(b"Halon", out)
+
+
+class _Terminal(protocol.ProcessProtocol):
+    """Types each line after a prompt appears, as a user at a terminal would."""
+
+    def __init__(self, lines):
+        self.lines = list(lines)
+        self.output = b""
+        self.ended = defer.Deferred()
+
+    def childDataReceived(self, fd, data):
+        self.output += data
+        if self.output.endswith((b"HSH> ", b"...> ")):
+            if self.lines:
+                self.transport.write(self.lines.pop(0) + b"\n")
+            else:
+                self.transport.write(b"\x04")
+
+    def processEnded(self, reason):
+        self.ended.callback(reason.value.exitCode)
+
+
+class ReplTests(unittest.TestCase):
+    """The shell through a real pseudo-terminal: prompts, continuation lines, errors that do not end it."""
+
+    @defer.inlineCallbacks
+    def test_interactive(self):
+        if not os.path.exists(HSH):
+            raise unittest.SkipTest("the hsh console script is not installed")
+        home = os.path.abspath(self.mktemp())
+        os.makedirs(home)
+        terminal = _Terminal([b'echo "Hello World";', b"function twice($x) {", b"  return $x * 2;", b"}", b"echo $nope;", b"echo twice(21);"])
+        env = dict(os.environ, HOME=home, TERM="dumb")
+        reactor.spawnProcess(terminal, HSH, [HSH], env=env, usePTY=True)
+        code = yield terminal.ended
+        self.assertEqual(code, 0)
+        text = terminal.output.replace(b"\r\n", b"\n")
+        self.assertEqual(
+            text,
+            b'HSH> echo "Hello World";\nHello World\n'
+            b"HSH> function twice($x) {\n...>   return $x * 2;\n...> }\n"
+            b"HSH> echo $nope;\n<stdin>:1:6: $nope is not defined\n"
+            b"HSH> echo twice(21);\n42\nHSH> \n",
+        )
+        with open(os.path.join(home, ".hsh_history"), "rb") as f:
+            self.assertIn(b"echo twice(21);", f.read())
