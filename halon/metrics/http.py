@@ -5,7 +5,11 @@ read-only and carries no secrets, but counters say a lot about a mail
 flow, so it is never bound to every interface by default.
 """
 
+import os
+import sys
+
 from twisted.application import service
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.web import resource, server
 
@@ -57,7 +61,8 @@ def _site(stats, scripts, path):
 class MetricsEndpoint(service.Service):
     """
     Listens in C{privilegedStartService}, so a port in use stops the start
-    with the reason rather than leaving a process without its endpoint.
+    (as smtpd's listeners do: "Could not load configuration: ..." and exit
+    status 1) rather than leaving a process without its endpoint.
 
     @ivar port: the listening port once started (its C{getHost().port} is
         the number when 0 was configured).
@@ -66,17 +71,29 @@ class MetricsEndpoint(service.Service):
     name = "metrics"
     _log = Logger()
 
-    def __init__(self, reactor, site, port, address, path=DEFAULT_PATH):
+    def __init__(self, reactor, site, port, address, path=DEFAULT_PATH, exit=None):
         self._reactor = reactor
         self._site = site
         self._port_number = port
         self._address = address
         self._path = path
+        self._exit = exit or _flush_and_exit
         self.port = None
 
     def privilegedStartService(self):
         if self.port is None:
-            self.port = self._reactor.listenTCP(self._port_number, self._site, interface=self._address)
+            try:
+                self.port = self._reactor.listenTCP(self._port_number, self._site, interface=self._address)
+            except CannotListenError as e:
+                reason = e.socketError.strerror if hasattr(e.socketError, "strerror") else str(e.socketError)
+                self._log.error(
+                    "Could not load configuration: metrics: bind {address}:{port}: {reason}",
+                    address=self._address,
+                    port=self._port_number,
+                    reason=reason,
+                )
+                self._exit(1)
+                return
             host = self.port.getHost()
             self._log.info("metrics on http://{address}:{port}{path}", address=host.host, port=host.port, path=self._path)
         service.Service.privilegedStartService(self)
@@ -103,3 +120,9 @@ def metrics_service(reactor, stats, scripts, conf):
         return None
     path = conf.get("path", DEFAULT_PATH)
     return MetricsEndpoint(reactor, _site(stats, scripts, path), port, conf.get("address", DEFAULT_ADDRESS), path)
+
+
+def _flush_and_exit(status):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

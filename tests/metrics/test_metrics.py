@@ -2,6 +2,8 @@
 
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer, reactor
+from twisted.internet.protocol import ServerFactory
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 from twisted.web.client import Agent, readBody
 
@@ -206,6 +208,22 @@ class EndpointTests(unittest.TestCase):
         self.assertEqual(response.code, 200)
         response, _ = yield self.get(base + "/halon/metrics", b"POST")
         self.assertEqual(response.code, 405)
+
+    def test_portInUseStopsTheStart(self):
+        """A port already taken is a start-up error naming the address and the reason."""
+        taken = reactor.listenTCP(0, ServerFactory(), interface="127.0.0.1")
+        self.addCleanup(taken.stopListening)
+        logged, exits = [], []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+        svc = metrics_service(reactor, Stats(), None, {"port": taken.getHost().port})
+        svc._exit = exits.append
+        svc.privilegedStartService()
+        self.assertEqual(exits, [1])
+        self.assertIn(
+            "Could not load configuration: metrics: bind 127.0.0.1:%d: Address already in use" % taken.getHost().port,
+            [formatEvent(e) for e in logged],
+        )
 
     def test_offWithoutPort(self):
         """No port configured, no listener."""
