@@ -63,7 +63,10 @@ def build(reactor, startup, load_app, stats, sink=None):
     except ConfigError as e:
         fail(e)
     if hooks is not None:
+        from halon.metrics import script_metrics
+
         hooks.services["smtpd"] = smtpd
+        hooks.services["metrics"] = script_metrics(stats)
     control = control_service(reactor, startup, smtpd, stats)
     if control is not None:
         control.setServiceParent(smtpd)

@@ -46,6 +46,12 @@ class AllInOneTests(unittest.TestCase):
             conf["environment"]["logging"] = {"json": log_path}
 
         self.work.edit("smtpd", environment)
+
+        def count_in_eod(app):
+            eod = app["scripting"]["hooks"]["eod"][0]
+            eod["data"] = 'metrics_increment("received", ["via" => "eod"]);\n' + eod["data"]
+
+        self.work.edit("smtpd-app", count_in_eod)
         process = self.work.start()
         port = yield process.listening
 
@@ -90,6 +96,8 @@ class AllInOneTests(unittest.TestCase):
         self.assertEqual(samples["halon_rated_requests"], 3)
         self.assertIn("halon_dlpd_rules", samples)
         self.assertIn(("t_hist", "histogram"), [(f.name, f.type) for f in families])
+        received = [s for f in families for s in f.samples if s.name == "received_total"]
+        self.assertEqual([(s.labels, s.value) for s in received], [({"via": "eod"}, 1)])
 
         process.signal("TERM")
         status = yield process.ended
