@@ -12,7 +12,7 @@ TESTS   ?= tests
 # The system programs the tests drive for real: redis-server, Postfix's
 # smtp-source/smtp-sink, swaks, openssl, and libmagic for dlpd.
 SYSTEM_PROGRAMS := redis-server smtp-source smtp-sink swaks openssl
-SYSTEM_PACKAGES := redis-server postfix swaks openssl libmagic1
+SYSTEM_PACKAGES := redis-server postfix swaks openssl libmagic1 publicsuffix
 
 GENERATED_FROM := setup.py $(wildcard proto/halon/*.proto) $(wildcard halon/hsl/parser.py)
 
@@ -47,6 +47,7 @@ system:
 	@missing=""; for p in $(SYSTEM_PROGRAMS); do \
 	    command -v $$p >/dev/null 2>&1 || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; done; \
 	test -e /usr/lib/x86_64-linux-gnu/libmagic.so.1 -o -e /usr/lib/aarch64-linux-gnu/libmagic.so.1 || missing="$$missing libmagic"; \
+	test -e /usr/share/publicsuffix/public_suffix_list.dat || missing="$$missing publicsuffix"; \
 	if [ -n "$$missing" ]; then \
 	    echo "installing system packages for:$$missing"; \
 	    SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \

@@ -6,6 +6,7 @@ positioned L{HSLRuntimeError}.
 
 import collections
 import functools
+import importlib
 import itertools
 import os
 import re
@@ -28,6 +29,7 @@ _cache = collections.OrderedDict()
 _cache_lock = threading.Lock()
 
 # Python modules scripts may import as extras://name: name -> (exports, factory(host) -> namespace).
+# extras://a-b not yet registered is looked for as the module halon.extras.a_b.
 EXTRAS = {}
 
 
@@ -169,6 +171,11 @@ class _Loader:
     def module(self, path, from_file, node, modules):
         if path.startswith("extras://"):
             name = path[len("extras://") :]
+            if name not in EXTRAS and re.match(r"\A[a-z][a-z0-9-]*\Z", name):
+                try:
+                    importlib.import_module("halon.extras." + name.replace("-", "_"))
+                except ImportError:
+                    pass
             if name not in EXTRAS:
                 raise HSLSyntaxError("no such module %s" % path, Position(node.file, node.line, node.column))
             exports, factory = EXTRAS[name]
