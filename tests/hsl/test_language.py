@@ -152,3 +152,63 @@ class ProgramTests(unittest.TestCase):
         first = program.run(Host(), {"context": None}, {"Stop": Stop})
         second = program.run(Host(), first, {"Stop": Stop})
         self.assertEqual(second["context"], HSLArray({b"n": 2.0}))
+
+
+class FileTests(unittest.TestCase):
+    """include, import and data imports, through a host with a root path and virtual files."""
+
+    def setUp(self):
+        import os
+
+        from halon.hsl.host import Host
+
+        self.root = os.path.abspath(self.mktemp())
+        os.makedirs(os.path.join(self.root, "lib"))
+        files = {
+            "lib/util.hsl": b'function shout($s) { return str_upper($s) . "!"; }\n$version = 2;\n',
+            "lib/counter.hsl": b"$count = ($count ?? 0) + 1;\n",
+            "lib/cycle.hsl": b'include "cycle.hsl";\n',
+            "conf.json": b'{"name": "mx", "ports": [25, 587]}',
+            "list.csv": b"id,name\n1,a\n2,b\n",
+            "notes.txt": b"one\ntwo\n",
+        }
+        for name, data in files.items():
+            with open(os.path.join(self.root, name), "wb") as f:
+                f.write(data)
+        self.host = Host(rootpath=self.root, files={"virtual.hsl": b'echo "from a virtual file";\n'})
+
+    def test_include(self):
+        out = run(
+            'include "lib/counter.hsl"; include "lib/counter.hsl"; include_once "lib/util.hsl"; include_once "lib/util.hsl";'
+            ' echo $count; echo shout("hi"); include "virtual.hsl";',
+            host=self.host,
+        )
+        self.assertEqual(out, [b"2", b"HI!", b"from a virtual file"])
+
+    def test_includeCycle(self):
+        with self.assertRaises(HSLSyntaxError) as caught:
+            run('include "lib/cycle.hsl";', host=self.host)
+        self.assertIn("includes itself", str(caught.exception))
+
+    def test_imports(self):
+        out = run(
+            'import { shout as loud, $version } from "file://lib/util.hsl";\n'
+            'import * as util from "lib/util.hsl";\n'
+            "echo loud(\"a\"); echo $version; echo util::shout(\"b\"); echo util::$version;",
+            host=self.host,
+        )
+        self.assertEqual(out, [b"A!", b"2", b"B!", b"2"])
+
+    def test_dataImports(self):
+        out = run(
+            'import $conf from "conf.json"; import $rows from "list.csv" with ["header" => true];'
+            ' import $text from "notes.txt"; import $lines from "notes.txt" with ["array" => true];'
+            ' echo $conf["ports"][1]; echo $rows[1]["name"]; echo length($text); echo $lines;',
+            host=self.host,
+        )
+        self.assertEqual(out, [b"587", b"b", b"8", b'[0=>"one",1=>"two"]'])
+
+    def test_outsideTheRoot(self):
+        with self.assertRaises(HSLSyntaxError) as caught:
+            run('include "../../etc/passwd";', host=self.host)
+        self.assertIn("is outside the root path", str(caught.exception))
