@@ -17,7 +17,6 @@ from halon.hsl.errors import HSLRuntimeError
 from halon.hsl.values import (
     HSLArray,
     HSLObject,
-    format_number,
     loose_eq,
     norm_key,
     strict_eq,
@@ -821,6 +820,5 @@ HELPERS = {
         ("Throw", "Throw"),
         ("truthy", "truthy"),
         ("HSLArray", "HSLArray"),
-        ("format_number", "format_number"),
     ]
 }

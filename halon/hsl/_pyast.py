@@ -1,0 +1,36 @@
+"""
+Small constructors for the Python C{ast} nodes the compiler emits, so the
+compiler reads as what it generates rather than as node plumbing.
+"""
+
+import ast as py
+
+
+def _name(id, ctx=None):
+    return py.Name(id=id, ctx=ctx or py.Load())
+
+
+def _const(value):
+    return py.Constant(value=value)
+
+
+def _call(func, *args):
+    if isinstance(func, str):
+        func = _name(func)
+    return py.Call(func=func, args=list(args), keywords=[])
+
+
+def _r(helper, *args):
+    return _call("R_" + helper, *args)
+
+
+def _store(id):
+    return _name(id, py.Store())
+
+
+def _assign(id, value):
+    return py.Assign(targets=[_store(id)], value=value)
+
+
+def _truthy(expr):
+    return _r("truthy", expr)
