@@ -274,7 +274,7 @@ def _hsl(value):
     if isinstance(value, int):
         return float(value)
     if isinstance(value, dict):
-        return HSLArray({_key(k): _hsl(v) for k, v in value.items()})
+        return _names({_key(k): _hsl(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
         return HSLArray.from_list([_hsl(v) for v in value])
     raise TypeError("no HSL form for %r" % (value,))
@@ -282,6 +282,20 @@ def _hsl(value):
 
 def _key(key):
     return key.encode("utf-8") if isinstance(key, str) else key
+
+
+def _names(mapping):
+    """
+    An array keyed by names.  Names never look like integers (ESMTP
+    parameter names aside, which get HSL's normal key handling), so the
+    per-key normalisation of HSLArray.set is skipped: these arrays are
+    built for every script execution.
+    """
+    if any(k[:1].isdigit() or k[:1] == b"-" for k in mapping):
+        return HSLArray(mapping)
+    array = HSLArray()
+    array._d = mapping
+    return array
 
 
 def _address_var(address):
@@ -522,7 +536,9 @@ class HSLHooksFactory:
                     files[entry["id"]] = base64.b64decode(data)
                 else:
                     files[entry["id"]] = data.encode("utf-8") if isinstance(data, str) else data
-            host = Host(rootpath=scripting.get("rootpath"), files=files, reactor=self._reactor, syslog=_syslog)
+            host = Host(
+                rootpath=scripting.get("rootpath"), files=files, reactor=self._reactor, stdout=_EchoLog(), syslog=_syslog
+            )
             host.services = self.services
             self._host, self._host_app = host, app
         return self._host
@@ -535,6 +551,19 @@ class HSLHooksFactory:
             return HSLHooks(programs, pool, host)
 
         return hooks
+
+
+class _EchoLog:
+    """
+    Where echo goes in smtpd: the log, a line per echo.  Not sys.stdout,
+    which under twistd is the log already and takes no bytes.
+    """
+
+    def write(self, data):
+        log.info("{message}", message=data.rstrip(b"\n").decode("utf-8", "replace"))
+
+    def flush(self):
+        pass
 
 
 def _syslog(priority, message):

@@ -13,12 +13,13 @@ at its next bytecode.  A script blocked inside a C call (a sleep, a lock)
 is stopped when that call returns; its thread is busy until then.
 """
 
+import collections
 import ctypes
+import queue
 import threading
 
 from twisted.internet import defer
 from twisted.logger import Logger
-from twisted.python.threadpool import ThreadPool
 
 from halon.hsl.errors import ScriptTimeout
 
@@ -49,6 +50,12 @@ class _Execution:
 
 class ScriptPool:
     """
+    Workers take executions from one queue and put their results on one
+    deque that the reactor drains; a busy pool wakes the reactor once per
+    batch of results, not once per script.  Threads start on demand, up
+    to C{size}, and are daemons: a script stuck in a C call never keeps
+    the process from exiting.
+
     @param reactor: where results are delivered and time limits timed.
     @param size: worker threads (C{threads.script}).
     @param stats: the process's L{halon.stats.Stats}, or None.
@@ -60,11 +67,16 @@ class ScriptPool:
         self._reactor = reactor
         self.size = size
         self.time_limit = time_limit
-        self._pool = ThreadPool(minthreads=0, maxthreads=size, name=name)
+        self._name = name
         self._stats = stats
         self._prefix = prefix
         self._counters = {}
-        self._started = False
+        self._jobs = queue.SimpleQueue()
+        self._threads = []
+        self._idle = 0
+        self._lock = threading.Lock()
+        self._results = collections.deque()
+        self._drain_scheduled = False
 
     def counters(self, phase):
         """(pending, running, finished) counters of C{phase}, registered on first use."""
@@ -80,30 +92,40 @@ class ScriptPool:
             self._counters[phase] = counters
         return counters
 
-    def start(self):
-        if not self._started:
-            self._pool.start()
-            self._started = True
-
     def stop(self):
-        if self._started:
-            self._started = False
-            self._pool.stop()
+        """Let every worker finish its current execution and end."""
+        threads, self._threads = self._threads, []
+        for _ in threads:
+            self._jobs.put(None)
 
     def run(self, phase, function, *args):
         """
         Call C{function(*args)} on a worker; a Deferred with its result, or
         its exception, or L{ScriptTimeout} once the time limit passed.
         """
-        self.start()
         pending, running, finished = self.counters(phase)
         pending.increment()
         execution = _Execution()
         d = defer.Deferred()
         if self.time_limit is not None:
             execution.timer = self._reactor.callLater(self.time_limit, self._expire, execution, d)
-        self._pool.callInThread(self._work, execution, d, phase, function, args)
+        self._jobs.put((execution, d, phase, function, args))
+        if self._idle == 0 and len(self._threads) < self.size:
+            thread = threading.Thread(target=self._worker, name="%s-%d" % (self._name, len(self._threads)), daemon=True)
+            self._threads.append(thread)
+            thread.start()
         return d
+
+    def _worker(self):
+        while True:
+            with self._lock:
+                self._idle += 1
+            job = self._jobs.get()
+            with self._lock:
+                self._idle -= 1
+            if job is None:
+                return
+            self._work(*job)
 
     def _work(self, execution, d, phase, function, args):
         pending, running, finished = self.counters(phase)
@@ -128,7 +150,19 @@ class ScriptPool:
             ok, result = False, e
         running.decrement()
         finished.increment()
-        self._reactor.callFromThread(self._deliver, execution, d, ok, result)
+        self._results.append((execution, d, ok, result))
+        with self._lock:
+            wake = not self._drain_scheduled
+            self._drain_scheduled = True
+        if wake:
+            self._reactor.callFromThread(self._drain)
+
+    def _drain(self):
+        with self._lock:
+            self._drain_scheduled = False
+        results = self._results
+        while results:
+            self._deliver(*results.popleft())
 
     def _expire(self, execution, d):
         execution.timer = None

@@ -1,0 +1,279 @@
+"""
+Durable SMTP ingestion: `twistd halon-smtpd` with an HSL script in every
+phase, against Postfix (queue with fsync, discard transport) in the same
+run, both driven by Postfix's smtp-source (one 4 KiB message per
+connection) at 1, 10 and 50 sessions; then idle connections held open on
+our server, with the memory each costs and a new session still served.
+
+    python -m bench.smtp [--messages 2000] [--sessions 1,10,50] [--size 4096]
+                         [--idle 10000] [--no-postfix]
+
+Postfix is configured with ../shared/bench-baseline/postfix/setup_postfix.sh
+(root only; port 2525 must be free) and stopped afterwards.  The figures of
+that folder's README are printed beside ours for reference.  Everything
+started here is stopped by its PID.
+"""
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from halon.config import embedded
+
+BASELINE = os.environ.get("HALON_BENCH_BASELINE", "/work/shared/bench-baseline")
+TWISTD = os.path.join(os.path.dirname(sys.executable), "twistd")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Postfix -> discard with fsync, from the baseline README (msg/s at 1, 10, 50 sessions).
+README_POSTFIX = {1: 480, 10: 708, 50: 650}
+README_TWISTED = {1: 470, 10: 720, 50: 780}
+
+SCRIPTS = {
+    "connect": 'if ($arguments["remoteip"] == "192.0.2.1") Reject(); Accept();',
+    "helo": 'if (str_lower($arguments["host"]) == "bad.example") Reject(); Accept();',
+    "mailfrom": '$domain = $arguments["address"]["domain"]; if ($domain == "blocked.example") Reject(); Accept();',
+    "rcptto": embedded.RCPTTO_HOOK,
+    "eod": embedded.EOD_HOOK,
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def indent(text, n):
+    return "\n".join(" " * n + line for line in text.splitlines())
+
+
+def write_config(workdir, port):
+    path = embedded.write_default(workdir)
+    with open(path) as f:
+        text = f.read()
+    text = re.sub(r"port: \d+", "port: %d" % port, text)
+    if "rlimit:" not in text:
+        text = text.replace("  umask:", "  rlimit:\n    nofile: 20000\n  umask:")
+    with open(path, "w") as f:
+        f.write(text)
+    app = os.path.join(workdir, "etc", "halon", "smtpd-app.yaml")
+    hooks = "\n".join(
+        "    %s:\n      - id: bench\n        data: |\n%s" % (phase, indent(script, 10)) for phase, script in SCRIPTS.items()
+    )
+    phases = "\n".join("      %s:\n        hook: bench" % phase for phase in SCRIPTS)
+    with open(app, "w") as f:
+        f.write(
+            'version: "6.0"\nservers:\n  - id: default\n    transport: mx\n    concurrency:\n      total: 15000\n'
+            "    phases:\n%s\ntransportgroups:\n  - id: default\n    transports:\n      - id: mx\n"
+            "scripting:\n  hooks:\n%s\n" % (phases, hooks)
+        )
+    return path
+
+
+class Ours:
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.config = write_config(workdir, self.port)
+        self.log = open(os.path.join(workdir, "twistd.log"), "wb")
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        self.proc = subprocess.Popen(
+            [TWISTD, "-n", "--pidfile=", "halon-smtpd", "--config", self.config],
+            cwd=workdir,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.spool = os.path.join(workdir, "var", "spool", "halon", "queue")
+        if not wait_banner(self.port):
+            self.stop()
+            with open(self.log.name, "rb") as f:
+                tail = f.read()[-2000:].decode("utf-8", "replace")
+            raise RuntimeError("twistd halon-smtpd did not start:\n" + tail)
+
+    def memory(self):
+        """(current, peak) resident set in MiB."""
+        values = {}
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    values[line[:5]] = int(line.split()[1]) / 1024.0
+        return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def wait_banner(port, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                if s.recv(512).startswith(b"220"):
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def smtp_source(port, sessions, messages, size):
+    """msg/s as the baseline's smtp_bench.sh measures it, or None when it failed."""
+    script = os.path.join(BASELINE, "smtp_bench.sh")
+    env = dict(os.environ, BENCH_TIMEOUT="300")
+    result = subprocess.run(
+        ["bash", script, "127.0.0.1:%d" % port, str(sessions), str(messages), str(size)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    lines = result.stdout.strip().splitlines()
+    if not lines or not lines[-1].endswith("msgs/s"):
+        sys.stderr.write(result.stdout + result.stderr)
+        return None
+    completed = re.search(r"completed=(\d+)", result.stdout)
+    if completed and int(completed.group(1)) < messages:
+        sys.stderr.write("only %s of %d messages completed\n" % (completed.group(1), messages))
+    return float(lines[-1].split()[0])
+
+
+def count_spooled(path):
+    return sum(1 for _d, _s, files in os.walk(path) for name in files if name.endswith(".hqf"))
+
+
+class Postfix:
+    """The Debian postfix package as the baseline configures it: 127.0.0.1:2525, fsync'd queue, discard."""
+
+    port = 2525
+
+    @staticmethod
+    def usable():
+        if os.geteuid() != 0 or shutil.which("postfix") is None:
+            return "needs root and the postfix package"
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", Postfix.port))
+            except OSError:
+                return "port 2525 is in use"
+        return None
+
+    def __init__(self):
+        setup = os.path.join(BASELINE, "postfix", "setup_postfix.sh")
+        subprocess.run(["bash", setup, "discard"], check=True, capture_output=True)
+        subprocess.run(["postsuper", "-d", "ALL"], capture_output=True)
+        subprocess.run(["script", "-qec", "postfix start", "/dev/null"], check=True, capture_output=True)
+        if not wait_banner(self.port):
+            self.stop()
+            raise RuntimeError("postfix did not start")
+
+    def stop(self):
+        subprocess.run(["script", "-qec", "postfix stop", "/dev/null"], capture_output=True)
+
+
+def hold_idle(port, count):
+    """Open C{count} connections and read each banner; the sockets, kept open."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    sockets = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sockets.append(s)
+    for s in sockets:
+        s.recv(512)
+    return sockets
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.smtp")
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--sessions", default="1,10,50")
+    parser.add_argument("--size", type=int, default=4096)
+    parser.add_argument("--idle", type=int, default=10000)
+    parser.add_argument("--no-postfix", action="store_true")
+    args = parser.parse_args(argv)
+    sessions = [int(s) for s in args.sessions.split(",")]
+    if shutil.which("smtp-source") is None and not os.path.exists("/usr/sbin/smtp-source"):
+        print("smtp-source not found (apt-get install postfix); skipped")
+        return 0
+
+    workdir = tempfile.mkdtemp(prefix="bench-smtp-")
+    ours, results, postfix_results = None, {}, {}
+    try:
+        ours = Ours(workdir)
+        for n in sessions:
+            before = count_spooled(ours.spool)
+            rate = smtp_source(ours.port, n, args.messages, args.size)
+            spooled = count_spooled(ours.spool) - before
+            results[n] = (rate, ours.memory()[0], spooled)
+        why = "skipped (--no-postfix)" if args.no_postfix else Postfix.usable()
+        if why is None:
+            postfix = Postfix()
+            try:
+                for n in sessions:
+                    postfix_results[n] = smtp_source(Postfix.port, n, args.messages, args.size)
+            finally:
+                postfix.stop()
+        print(
+            "SMTP ingestion, %d messages of %d bytes per run, one per connection, HSL in every phase, "
+            "fsync before 250" % (args.messages, args.size)
+        )
+        print()
+        print("| sessions | halon-smtpd msg/s | Postfix (same run) | ratio | RSS MiB | spooled | README Postfix | README bare Twisted |")
+        print("|---------:|------------------:|-------------------:|------:|--------:|--------:|---------------:|--------------------:|")
+        for n in sessions:
+            rate, rss, spooled = results[n]
+            pf = postfix_results.get(n)
+            ratio = "%.2f" % (rate / pf) if rate and pf else "-"
+            print(
+                "| %8d | %17s | %18s | %5s | %7.1f | %7d | %14s | %19s |"
+                % (
+                    n,
+                    "%.0f" % rate if rate else "failed",
+                    "%.0f" % pf if pf else (why or "failed"),
+                    ratio,
+                    rss,
+                    spooled,
+                    README_POSTFIX.get(n, "-"),
+                    README_TWISTED.get(n, "-"),
+                )
+            )
+        if args.idle:
+            print()
+            rss_before = ours.memory()[0]
+            started = time.time()
+            sockets = hold_idle(ours.port, args.idle)
+            opened = time.time() - started
+            rss_after = ours.memory()[0]
+            with smtplib.SMTP("127.0.0.1", ours.port, timeout=30) as smtp:
+                smtp.sendmail("a@example.com", ["b@example.org"], b"Subject: while idle\r\n\r\nhi\r\n")
+                served = "yes"
+            for s in sockets:
+                s.close()
+            print(
+                "%d idle connections opened in %.1f s; RSS %.1f -> %.1f MiB (%.1f KiB per connection); "
+                "new session served while they were open: %s"
+                % (args.idle, opened, rss_before, rss_after, (rss_after - rss_before) * 1024 / args.idle, served)
+            )
+    finally:
+        if ours is not None:
+            ours.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
