@@ -13,6 +13,10 @@ takes smtpd.yaml's C{environment.umask} before the first file or socket
 is made, so every daemon's files get it; its C{environment.logging} and
 C{environment.metrics} serve the whole process.
 
+SIGHUP reopens the log files (after logrotate moved them) and reloads
+every daemon's running configuration, each checked first and kept as it
+is when it has problems (L{Hangup}).
+
 Each daemon is one entry of L{DAEMONS}: a name and a function
 C{(reactor, paths, stats) -> IService}, where C{paths} maps each
 configuration kind ("smtpd", "rated-app", ...) to its file.  Adding a
@@ -20,9 +24,12 @@ daemon to the all-in-one process is adding an entry.
 """
 
 import os
+import signal
 import sys
 
 from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
 from twisted.python import usage
 
 import halon
@@ -83,6 +90,80 @@ DAEMONS = [
 ]
 
 
+QUEUE_FILES = ("policy", "suspend", "delivery")
+
+
+class Hangup(service.Service):
+    """
+    SIGHUP for the whole process.  A daemon takes part by having
+    C{reload()} (which raises, fails its Deferred or returns a list of
+    problems when it refuses); smtpd's queue by C{reload_file(kind)} for
+    its policy, suspend and delivery files.
+    """
+
+    name = "hangup"
+    _log = Logger()
+
+    def __init__(self, reactor, top, logging):
+        self._reactor = reactor
+        self._top = top
+        self._logging = logging
+        self._previous = None
+
+    def privilegedStartService(self):
+        """Before any daemon starts, so a SIGHUP never finds the default action (exit) in place."""
+        self._install()
+        service.Service.privilegedStartService(self)
+
+    def startService(self):
+        self._install()
+        service.Service.startService(self)
+
+    def _install(self):
+        if self._previous is None:
+            self._previous = signal.signal(signal.SIGHUP, self._received)
+
+    def stopService(self):
+        service.Service.stopService(self)
+        if self._previous is not None:
+            signal.signal(signal.SIGHUP, self._previous)
+            self._previous = None
+
+    def _received(self, signum, frame):
+        self._reactor.callFromThread(self.hangup)
+
+    @defer.inlineCallbacks
+    def hangup(self):
+        """Reopen logs, reload everything; {what: None or the reason it was refused}."""
+        self._log.info("SIGHUP: reopening log files and reloading configurations")
+        self._logging.reopen()
+        results = {}
+        for child in self._top:
+            if hasattr(child, "reload"):
+                results[child.name] = yield _attempt(child.reload)
+            queue = getattr(child, "sink", None)
+            if hasattr(queue, "reload_file"):
+                for kind in QUEUE_FILES:
+                    results["%s-%s" % (child.name, kind)] = yield _attempt(queue.reload_file, kind)
+        for what, problem in results.items():
+            if problem is None:
+                self._log.info("reload {what}: done", what=what)
+            else:
+                self._log.error("reload {what}: refused, running configuration kept: {problem}", what=what, problem=problem)
+        return results
+
+
+@defer.inlineCallbacks
+def _attempt(reload, *args):
+    try:
+        outcome = yield defer.maybeDeferred(reload, *args)
+    except Exception as e:
+        return str(e) or type(e).__name__
+    if isinstance(outcome, list) and outcome:
+        return "\n".join(str(p) for p in outcome)
+    return None
+
+
 def fail(message, out=None):
     """Say why the configuration cannot be used, as smtpd does, and stop with status 1."""
     out = out or sys.stderr
@@ -124,13 +205,15 @@ def build(reactor, workdir, stats, daemons=None):
         umask = environment["umask"]
         os.umask(umask if isinstance(umask, int) else int(umask, 8))
         top = service.MultiService()
-        for child in operations(reactor, environment, stats):
+        logging, *others = operations(reactor, environment, stats)
+        for child in [logging] + others:
             child.setServiceParent(top)
         for name, make in daemons or DAEMONS:
             child = make(reactor, paths, stats)
             if child.name is None:
                 child.setName(name)
             child.setServiceParent(top)
+        Hangup(reactor, top, logging).setServiceParent(top)
     except (ConfigError, ValueError) as e:
         fail(e)
     return top

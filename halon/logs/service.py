@@ -75,6 +75,15 @@ class LoggingService(service.Service):
 
     def stopService(self):
         service.Service.stopService(self)
+        self._stop()
+
+    def reopen(self):
+        """Close and open the files again (SIGHUP after logrotate moved them)."""
+        if self.observers:
+            self._stop()
+            self._start()
+
+    def _stop(self):
         for observer in self.observers:
             self._publisher.removeObserver(observer)
         self.observers = []

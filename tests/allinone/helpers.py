@@ -36,12 +36,12 @@ class Process(protocol.ProcessProtocol):
         self.transport = None
         self._expected = []
 
-    def expect(self, pattern):
+    def expect(self, pattern, timeout=30):
         """A Deferred firing with the match once the output matches C{pattern} (bytes regex)."""
         d = defer.Deferred()
         self._expected.append((re.compile(pattern), d))
         self._check()
-        return d
+        return d.addTimeout(timeout, reactor)
 
     def outReceived(self, data):
         self.output += data
@@ -53,9 +53,10 @@ class Process(protocol.ProcessProtocol):
     def _check(self):
         for pattern, d in list(self._expected):
             match = pattern.search(self.output)
-            if match:
+            if match or d.called:  # called: it timed out
                 self._expected.remove((pattern, d))
-                d.callback(match)
+                if not d.called:
+                    d.callback(match)
 
     errReceived = outReceived
 
@@ -65,7 +66,8 @@ class Process(protocol.ProcessProtocol):
         if not self.listening.called:
             self.listening.errback(RuntimeError("twistd ended before listening:\n" + self.output.decode("utf-8", "replace")))
         for _, d in self._expected:
-            d.errback(RuntimeError("twistd ended first:\n" + self.output.decode("utf-8", "replace")))
+            if not d.called:
+                d.errback(RuntimeError("twistd ended first:\n" + self.output.decode("utf-8", "replace")))
         self._expected = []
         self.ended.callback(self.status)
 

@@ -110,6 +110,34 @@ class AllInOneTests(unittest.TestCase):
         self.assertIn("Starting Halon (0.1.0)", [r["message"] for r in records])
         self.assertTrue(all({"time", "level", "namespace", "message"} <= set(r) for r in records))
 
+    @defer.inlineCallbacks
+    def test_hangupReloadsAndReopens(self):
+        """
+        SIGHUP reloads every daemon's running configuration, keeping the one
+        in use when a file has problems, and reopens the log files.
+        """
+        log_path = os.path.join(self.work.path, "var", "log", "halon.json")
+        self.work.edit("smtpd", lambda c: c["environment"].update(logging={"json": log_path}))
+        process = self.work.start()
+        yield process.expect(rb"messages loaded")
+        self.work.edit("rated-app", lambda c: c.update(peers=5))
+        os.rename(log_path, log_path + ".1")
+        process.signal("HUP")
+        yield process.expect(rb"reload dlpd: done")
+        yield process.expect(rb"reload smtpd: done")
+        refused = yield process.expect(rb"reload rated: refused, running configuration kept: ([^\n]*)")
+        self.assertIn(b"rated-app.yaml", refused.group(1))
+        port = int(re.search(rb"listening on 127\.0\.0\.1:(\d+)", process.output).group(1))
+
+        def send():
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+                return smtp.sendmail("a@example.com", ["b@example.org"], MESSAGE)
+
+        self.assertEqual((yield threads.deferToThread(send)), {})
+        with open(log_path) as f:
+            messages = [json.loads(line)["message"] for line in f]
+        self.assertIn("reload smtpd: done", messages)
+
     def process_stats(self, socket_name):
         """The counter names a control socket's process-stats answers, as halonctl asks."""
         request = api.CALLS["ProcessStats"].request_class()()

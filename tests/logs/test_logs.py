@@ -122,3 +122,23 @@ class ServiceTests(unittest.TestCase):
         svc.startService()
         self.assertEqual(svc.observers, [])
         svc.stopService()
+
+
+class ReopenTests(unittest.TestCase):
+    def test_afterRotation(self):
+        """After logrotate moves the file, reopen writes to a new file at the configured path."""
+        folder = self.mktemp()
+        path = os.path.join(folder, "halon.json")
+        publisher = LogPublisher()
+        svc = LoggingService({"json": path}, publisher)
+        svc.startService()
+        self.addCleanup(svc.stopService)
+        log = Logger(observer=publisher)
+        log.info("before")
+        os.rename(path, path + ".1")
+        svc.reopen()
+        log.info("after")
+        with open(path + ".1") as f:
+            self.assertEqual([json.loads(line)["message"] for line in f], ["before"])
+        with open(path) as f:
+            self.assertEqual([json.loads(line)["message"] for line in f], ["after"])
