@@ -199,7 +199,7 @@ def codes(replies):
 
 
 class Certs:
-    """A CA and a server certificate for 127.0.0.1 / mx.test, written as PEM files under C{folder}."""
+    """A CA and a server certificate for 127.0.0.1, ::1 and mx.test, written as PEM files under C{folder}."""
 
     def __init__(self, folder, name="mx.test"):
         self.folder = folder
@@ -230,7 +230,11 @@ class Certs:
             .not_valid_after(now + datetime.timedelta(days=2))
             .add_extension(
                 x509.SubjectAlternativeName(
-                    [x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                    [
+                        x509.DNSName(name),
+                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                        x509.IPAddress(ipaddress.ip_address("::1")),
+                    ]
                 ),
                 critical=False,
             )
@@ -272,3 +276,15 @@ def stored(message):
     from halon.queue.spool import read
 
     return read(message.path).read_message()
+
+
+@defer.inlineCallbacks
+def until(predicate, turns=500):
+    """Let the reactor run until C{predicate()} holds (a peer's close reaching the server)."""
+    from twisted.internet import task
+
+    for _ in range(turns):
+        if predicate():
+            return
+        yield task.deferLater(reactor, 0.01, lambda: None)
+    raise AssertionError("condition not reached")
