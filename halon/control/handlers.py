@@ -7,6 +7,7 @@ already has:
         "ConfigReload": handlers.reload("ConfigReload", app.reload),
         "HSLRateList": handlers.rates_list(rated.rates_list),
         **handlers.memory(lambda: memory_of(host)),
+        **handlers.cache(lambda: host),
         ...
     })
 """
@@ -147,3 +148,38 @@ def memory(current_store):
         return delete_response(deleted=current_store().delete(request.key))
 
     return dict(zip(calls, (handle_store, handle_fetch, handle_delete)))
+
+
+def cache(current_host):
+    """
+    hsl cache list and clear on the running script host's cache statement
+    buckets; C{current_host()} is asked at every call, as for L{memory}.
+    """
+    from halon.hsl import runtime
+
+    list_response = api.CALLS["HSLCacheList"].response_class()
+    clear_response = api.CALLS["HSLCacheClear"].response_class()
+
+    def handle_list(request):
+        response = list_response()
+        for namespace, function, bucket in runtime.cache_buckets(current_host().cache_store()):
+            response.buckets.add(
+                namespace=_text(namespace),
+                function=function,
+                maxsize=bucket.size,
+                size=len(bucket.entries),
+                hits=bucket.hits,
+                misses=bucket.misses,
+                evicts=bucket.evicts,
+            )
+        return response
+
+    def handle_clear(request):
+        count = runtime.clear_cache(
+            current_host().cache_store(),
+            request.namespace.encode() if request.namespace else None,
+            request.function or None,
+        )
+        return clear_response(count=count)
+
+    return {"HSLCacheList": handle_list, "HSLCacheClear": handle_clear}

@@ -152,6 +152,12 @@ class Host:
                     self.state[name] = factory()
                 return self.state[name]
 
+    def cache_store(self):
+        """The cache statement's buckets (L{halon.hsl.runtime.cache_buckets} reads them)."""
+        from halon.hsl import runtime
+
+        return self.shared_state("hsl.cache", runtime.new_cache_store)
+
     # -- the functions and classes scripts see --------------------------------
 
     def namespace(self):

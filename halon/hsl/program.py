@@ -217,7 +217,7 @@ def _host_globals(host):
     from halon.hsl.values import to_bytes
 
     g["R_echo"] = lambda value: host.echo(to_bytes(value))
-    g["R_cache_store"] = host.shared_state("hsl.cache", runtime.new_cache_store)
+    g["R_cache_store"] = host.cache_store()
     g["R_barrier_store"] = host.shared_state("hsl.barrier", runtime.new_barrier_store)
     g["R_cached_call"] = runtime.cached_call
     g["R_barrier"] = runtime.barrier

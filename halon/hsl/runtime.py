@@ -666,13 +666,16 @@ def no_match(value):
 # -- cache and barrier ------------------------------------------------------
 
 
-class _CacheBucket:
-    __slots__ = ("entries", "size", "lock")
+class CacheBucket:
+    """One namespace + function of the cache statement, with what halonctl hsl cache list shows."""
+
+    __slots__ = ("entries", "size", "lock", "hits", "misses", "evicts")
 
     def __init__(self, size):
         self.entries = {}
         self.size = size
         self.lock = threading.Lock()
+        self.hits = self.misses = self.evicts = 0
 
 
 def _cache_key(value):
@@ -700,7 +703,7 @@ def cached_call(store, options, name, fn, args, clock=time.monotonic):
     with store["lock"]:
         bucket = store["buckets"].get(bucket_key)
         if bucket is None:
-            bucket = store["buckets"][bucket_key] = _CacheBucket(size)
+            bucket = store["buckets"][bucket_key] = CacheBucket(size)
         bucket.size = min(bucket.size, size)
     key = tuple(_cache_key(a) for a in key_args)
     now = clock()
@@ -708,9 +711,11 @@ def cached_call(store, options, name, fn, args, clock=time.monotonic):
         with bucket.lock:
             hit = bucket.entries.get(key)
             if hit is not None and hit[0] > now:
+                bucket.hits += 1
                 if truthy(opts.get(b"lru", True)):
                     bucket.entries[key] = bucket.entries.pop(key)
                 return share(hit[1])
+            bucket.misses += 1
     result = fn(*args)
     override = opts.get(b"ttl_override")
     if type(override) is HSLArray:
@@ -725,12 +730,32 @@ def cached_call(store, options, name, fn, args, clock=time.monotonic):
             drop = max(1, bucket.size // 10)
             for old in list(bucket.entries)[:drop]:
                 del bucket.entries[old]
+            bucket.evicts += drop
         bucket.entries[key] = (now + ttl, share(result))
     return result
 
 
 def new_cache_store():
     return {"lock": threading.Lock(), "buckets": {}}
+
+
+def cache_buckets(store):
+    """(namespace, function, bucket) for every bucket, for halonctl hsl cache list."""
+    with store["lock"]:
+        return [(namespace, name, bucket) for (namespace, name), bucket in sorted(store["buckets"].items())]
+
+
+def clear_cache(store, namespace=None, function=None):
+    """Drop the buckets matching both filters (None matches any); how many were dropped."""
+    with store["lock"]:
+        matching = [
+            key
+            for key in store["buckets"]
+            if (namespace is None or key[0] == namespace) and (function is None or key[1] == function)
+        ]
+        for key in matching:
+            del store["buckets"][key]
+    return len(matching)
 
 
 class Barrier:

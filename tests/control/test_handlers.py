@@ -115,3 +115,31 @@ class RatesTests(unittest.SynchronousTestCase):
         response = self.successResultOf(handle(rated_pb2.HSLRateClearRequest(entry="customer10")))
         self.assertEqual(response.count, 1)
         self.assertEqual([row[1] for row in self.table.rows()], [b"customer1"])
+
+
+class CacheTests(unittest.SynchronousTestCase):
+    """hsl cache list/clear on buckets that real cache statements filled."""
+
+    def test_listAndClear(self):
+        import io
+
+        from halon.hsl import compile_program
+        from halon.hsl.host import Host
+
+        host = Host(stdout=io.BytesIO())
+        program = compile_program(
+            'function twice($x) { return $x * 2; }\n'
+            'cache ["size" => 100] twice(1); cache ["size" => 100] twice(1); cache ["size" => 100] twice(2);\n'
+            'cache ["namespace" => "test"] length("abc");\n',
+            "cache.hsl",
+        )
+        program.run(host)
+        cache = handlers.cache(lambda: host)
+        listed = cache["HSLCacheList"](smtpd_pb2.HSLCacheRequest())
+        self.assertEqual(
+            [(b.namespace, b.function, b.maxsize, b.size, b.hits, b.misses, b.evicts) for b in listed.buckets],
+            [("", "twice", 100, 2, 1, 2, 0), ("test", "length", 32, 1, 0, 1, 0)],
+        )
+        cleared = cache["HSLCacheClear"](smtpd_pb2.HSLCacheClearRequest(function="twice"))
+        self.assertEqual(cleared.count, 1)
+        self.assertEqual([b.function for b in cache["HSLCacheList"](smtpd_pb2.HSLCacheRequest()).buckets], ["length"])
