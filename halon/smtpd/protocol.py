@@ -586,21 +586,31 @@ class SMTPServerProtocol(smtp.ESMTP):
             return
         self._commits += 1
         d = self.server.commit(self.session, transaction, decision.queue)
-        d.addCallbacks(lambda _: accepted, self._commit_failed)
-        d.addCallback(self._committed, decision)
+        d.addCallbacks(self._committed, self._commit_failed, callbackArgs=(accepted, decision), errbackArgs=(decision,))
 
-    def _commit_failed(self, failure):
-        if failure.check(OSError) and failure.value.errno in (errno.ENOSPC, errno.EDQUOT):
-            log.error("could not spool a message: {reason}", reason=failure.value.strerror)
-            return R.SPOOL_FULL
-        log.failure("could not spool a message", failure)
-        return R.SPOOL_ERROR
-
-    def _committed(self, reply, decision):
+    def _committed(self, messages, reply, decision):
+        """
+        The message is on disk: answer, then hand it to the queue.  A
+        client that left before its 250 will send again, so what it never
+        got a 250 for is taken back out of the spool instead.
+        """
         self._commits -= 1
         if self._gone:
+            self.server.committer.withdraw(messages)
             return
         self._finish(reply, decision)
+        self.server.committer.release(messages)
+
+    def _commit_failed(self, failure, decision):
+        self._commits -= 1
+        if failure.check(OSError) and failure.value.errno in (errno.ENOSPC, errno.EDQUOT):
+            log.error("could not spool a message: {reason}", reason=failure.value.strerror)
+            reply = R.SPOOL_FULL
+        else:
+            log.failure("could not spool a message", failure)
+            reply = R.SPOOL_ERROR
+        if not self._gone:
+            self._finish(reply, decision)
 
     def do_RSET(self, rest):
         self.session.new_transaction()

@@ -11,6 +11,7 @@ changes what new connections get (L{SMTPServer.update}).
 """
 
 import ipaddress
+import os
 
 from twisted.internet import defer, protocol
 from twisted.logger import Logger
@@ -116,7 +117,7 @@ def _params_json(params):
 class Committer:
     """
     Turns the entries an EOD hook queued into spool files, commits them,
-    and hands them to the queue.  Entries with the same message uuid share
+    and hands them to the queue once the client has its 250.  Entries with the same message uuid share
     a file (the usual case: one file per transaction); an entry staged
     after the script changed the message carries its own uuid.
     """
@@ -126,18 +127,27 @@ class Committer:
         self.sink = sink
 
     def commit(self, session, transaction, entries):
+        """Write the message files durably; fires with the L{SpoolMessage}s once they are on disk."""
         messages = self.build(session, transaction, entries)
         d = self.spool.commit(messages)
-        d.addCallback(self._committed, messages)
+        d.addCallback(lambda _: messages)
         return d
 
-    def _committed(self, paths, messages):
+    def release(self, messages):
+        """The client has its 250: the queue takes the messages."""
         for message in messages:
             try:
                 self.sink.submit(message)
             except Exception:
                 log.failure("the queue refused {uuid}; it stays in the spool", uuid=message.uuid)
-        return [m.uuid for m in messages]
+
+    def withdraw(self, messages):
+        """The client left before its 250 and will send again: the files go."""
+        for message in messages:
+            try:
+                os.unlink(message.path)
+            except OSError as e:
+                log.error("could not withdraw {path}: {reason}", path=message.path, reason=e.strerror)
 
     def build(self, session, transaction, entries):
         envelope = self.envelope(session, transaction)

@@ -19,7 +19,7 @@ from halon.smtpd.proxyproto import Networks, ProxyError, parse_header
 from halon.smtpd.replies import R, Reply
 from halon.smtpd.sasl import SASLExchange
 from halon.smtpd.server import SMTPServer
-from tests.smtpd.helpers import settings
+from tests.smtpd.helpers import QueueAll, settings
 
 
 def read_all(chunks, max_size=1 << 20, max_line=1000):
@@ -195,16 +195,20 @@ class StagerTests(unittest.TestCase):
         self.assertEqual([e.index for e in (a, b, c, d)], [0, 1, 2, 3])
 
 
-class ClockTests(unittest.TestCase):
-    """Timeouts and shutdown, on a Clock and an in-memory transport."""
+class _InMemory:
+    """A protocol on a Clock and an in-memory transport."""
 
-    def connect(self, hooks=None, **kw):
+    def connect(self, hooks=None, committer=None, **kw):
         clock = task.Clock()
-        server = SMTPServer(settings(**kw), lambda session: hooks or Hooks(), None, clock)
+        server = SMTPServer(settings(**kw), lambda session: hooks or Hooks(), committer, clock)
         protocol = server.buildProtocol(None)
         transport = StringTransport(peerAddress=_Address("192.0.2.9", 4000), hostAddress=_Address("192.0.2.1", 25))
         protocol.makeConnection(transport)
         return clock, server, protocol, transport
+
+
+class ClockTests(_InMemory, unittest.TestCase):
+    """Timeouts and shutdown."""
 
     def test_idle_timeout_closes_with_421(self):
         clock, server, protocol, transport = self.connect(idle_timeout=60)
@@ -268,6 +272,59 @@ class ClockTests(unittest.TestCase):
             protocol.dataReceived(data)
         self.assertNotIn(b"451", transport.value())
         self.assertFalse(transport.disconnecting)
+
+
+class _Committer:
+    """Commits that finish when the test says; records what was released and withdrawn."""
+
+    def __init__(self):
+        self.pending = []
+        self.released = []
+        self.withdrawn = []
+
+    def commit(self, session, transaction, entries):
+        d = defer.Deferred()
+        self.pending.append(d)
+        return d
+
+    def release(self, messages):
+        self.released += messages
+
+    def withdraw(self, messages):
+        self.withdrawn += messages
+
+
+class CommitTests(_InMemory, unittest.TestCase):
+    """What happens to a spooled message depends on whether its 250 went out."""
+
+    ENVELOPE = b"HELO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\nbody\r\n.\r\n"
+
+    def test_released_to_the_queue_after_the_250(self):
+        committer = _Committer()
+        clock, server, protocol, transport = self.connect(hooks=QueueAll(), committer=committer)
+        protocol.dataReceived(self.ENVELOPE + b"NOOP\r\n")
+        self.assertNotIn(b"queued", transport.value())
+        committer.pending[0].callback(["m"])
+        self.assertIn(b"250 2.0.0 Ok: queued as ", transport.value())
+        self.assertTrue(transport.value().endswith(b"250 2.0.0 Ok\r\n"))
+        self.assertEqual((committer.released, committer.withdrawn), (["m"], []))
+
+    def test_withdrawn_when_the_client_left_before_its_250(self):
+        committer = _Committer()
+        clock, server, protocol, transport = self.connect(hooks=QueueAll(), committer=committer)
+        protocol.dataReceived(self.ENVELOPE)
+        protocol.connectionLost(_done())
+        committer.pending[0].callback(["m"])
+        self.assertEqual((committer.released, committer.withdrawn), ([], ["m"]))
+
+    def test_a_full_disk_is_452(self):
+        import errno
+
+        committer = _Committer()
+        clock, server, protocol, transport = self.connect(hooks=QueueAll(), committer=committer)
+        protocol.dataReceived(self.ENVELOPE)
+        committer.pending[0].errback(OSError(errno.ENOSPC, "No space left on device"))
+        self.assertTrue(transport.value().endswith(b"452 4.3.1 Insufficient system storage, try again later\r\n"))
 
 
 class _Address:
