@@ -516,9 +516,11 @@ class HSLHooksFactory:
     resolver ... whatever the process runs).
     """
 
-    def __init__(self, reactor=None, services=None):
+    def __init__(self, reactor=None, services=None, startup_scripting=None):
         self._reactor = reactor
         self.services = services if services is not None else {}
+        # smtpd.yaml's scripting (rootpath, ffi): where scripts may read, what they may load.
+        self.startup_scripting = startup_scripting or {}
         self._host = None
         self._host_app = None
 
@@ -537,7 +539,12 @@ class HSLHooksFactory:
                 else:
                     files[entry["id"]] = data.encode("utf-8") if isinstance(data, str) else data
             host = Host(
-                rootpath=scripting.get("rootpath"), files=files, reactor=self._reactor, stdout=_EchoLog(), syslog=_syslog
+                rootpath=self.startup_scripting.get("rootpath"),
+                files=files,
+                ffi=bool(self.startup_scripting.get("ffi")),
+                reactor=self._reactor,
+                stdout=_EchoLog(),
+                syslog=_syslog,
             )
             host.services = self.services
             self._host, self._host_app = host, app

@@ -58,6 +58,8 @@ def build(reactor, startup, load_app, stats, sink=None):
     from halon.smtpd.control import control_service
 
     hooks = hooks_factory(reactor)
+    if hooks is not None:
+        hooks.startup_scripting = startup.get("scripting", {})
     try:
         smtpd = SMTPDService(reactor, startup, load_app, stats, hooks_factory=hooks, sink=sink)
     except ConfigError as e:

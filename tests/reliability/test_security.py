@@ -1,11 +1,13 @@
 """
 The security defaults of `twistd -n halon`, checked against the running
-process: who may use a control socket.  (Socket modes, the umask and the
-open-relay check are in tests.allinone.)
+process: who may use a control socket, and that scripts reach no file
+outside their root path.  (Socket modes, the umask and the open-relay
+check are in tests.allinone.)
 """
 
 import grp
 import os
+import smtplib
 import socket
 
 from twisted.internet import defer, threads
@@ -71,3 +73,45 @@ class ControlSocketTests(unittest.TestCase):
         inside = yield threads.deferToThread(self.probe, path, self.staff)
         outside = yield threads.deferToThread(self.probe, path, self.other)
         self.assertEqual((inside, outside), ("connected", "refused"))
+
+
+SANDBOX_HOOK = """
+$outcome = [];
+foreach (["inside.txt", "/etc/hostname", "../../etc/hostname", "escape/hostname"] as $path) {
+    $data = File::read($path);
+    if ($data === none)
+        $outcome[] = "refused";
+    else if ($data == "inside")
+        $outcome[] = "inside";
+    else
+        $outcome[] = "read";
+}
+Reject(array_join($outcome, " "));
+"""
+
+
+class RootPathTests(unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_scriptsStayInsideTheRootPath(self):
+        """Absolute paths, .. and a symbolic link out of the root are all refused; a file inside is read."""
+        work = Workdir(self)
+        root = os.path.join(work.path, "scripts")
+        os.makedirs(root)
+        with open(os.path.join(root, "inside.txt"), "w") as f:
+            f.write("inside")
+        os.symlink("/etc", os.path.join(root, "escape"))
+        work.edit("smtpd", lambda c: c.setdefault("scripting", {}).update(rootpath=root))
+        work.edit("smtpd-app", lambda c: c["scripting"]["hooks"]["eod"][0].update(data=SANDBOX_HOOK))
+        process = work.start()
+        port = yield process.listening
+
+        def send():
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+                try:
+                    smtp.sendmail("a@example.com", ["b@example.org"], b"Subject: x\r\n\r\nx\r\n")
+                except smtplib.SMTPDataError as e:
+                    return e.smtp_code, e.smtp_error
+                return 250, b""
+
+        code, text = yield threads.deferToThread(send)
+        self.assertEqual((code, text.split(b" ", 1)[-1]), (550, b"inside refused refused refused"))
