@@ -402,11 +402,8 @@ class HSLHooks(Hooks):
                 mail = EODMailMessage.from_model(mime.parse(eod_message), host)
                 mail.bind(outcome.stager, session.transaction)
                 variables["arguments"].set(b"mail", mail)
-            try:
-                program.run(host, variables, outcome.functions())
-            except ScriptExit:
-                pass
-            outcome.context = variables.get("context")
+            final = program.run(host, variables, outcome.functions())
+            outcome.context = final.get("context")
             return outcome
 
         d = self._pool.run(phase, execute)

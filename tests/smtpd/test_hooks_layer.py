@@ -10,7 +10,7 @@ behind a real server.
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from halon.hsl.errors import HSLRuntimeError
+from halon.hsl.errors import HSLRuntimeError, ScriptExit
 from halon.hsl.host import Host
 from halon.hsl.values import HSLArray
 from halon.smtpd.hsl import HSLHooks
@@ -22,7 +22,7 @@ ENVELOPE = b"EHLO client.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example
 
 
 class Program:
-    """Stands in for a compiled script: calls C{body(variables, functions)}."""
+    """Stands in for a compiled script: calls C{body(variables, functions)}, ends at ScriptExit, hands back the variables."""
 
     def __init__(self, body):
         self.body = body
@@ -30,7 +30,11 @@ class Program:
 
     def run(self, host, variables, functions):
         self.seen.append(variables)
-        self.body(variables, functions)
+        try:
+            self.body(variables, functions)
+        except ScriptExit:
+            pass
+        return variables
 
 
 def arr(**kw):

@@ -119,10 +119,6 @@ class HSLHookTests(unittest.TestCase):
         replies = yield raw(server.port, b"HELO x\r\n", 1)
         self.assertEqual(replies[1], b"554 5.7.1 n is 42\r\n")
 
-    test_context_is_kept_between_hooks.todo = (
-        "Program.run does not yet hand back the final value of a writable predefined variable ($context)"
-    )
-
     def test_a_script_that_does_not_compile_refuses_the_configuration(self):
         app, app_server = app_with(rcptto="Accept(")
         with self.assertRaises(ConfigError) as caught:
