@@ -85,8 +85,12 @@ def settings(**kwargs):
     return ServerSettings(**kwargs)
 
 
-def start_server(testcase, server_settings=None, hooks=None, spool_path=None, sync="fsync"):
-    """A listening server on 127.0.0.1 with a started spool; everything stops after the test."""
+def start_server(testcase, server_settings=None, hooks=None, spool_path=None, sync="fsync", implicit_tls=False):
+    """
+    A listening server on 127.0.0.1 with a started spool; everything
+    stops after the test.  With C{implicit_tls} the listener speaks TLS
+    from the first byte (the settings' certificate).
+    """
     if spool_path is None:
         spool_path = tempfile.mkdtemp(prefix="smtpd-spool-")
         testcase.addCleanup(_rmtree, spool_path)
@@ -95,7 +99,12 @@ def start_server(testcase, server_settings=None, hooks=None, spool_path=None, sy
     queue = MemoryQueue()
     hooks = hooks if hooks is not None else QueueAll()
     server = _TestServer(server_settings or settings(), lambda session: hooks, Committer(spool, queue), reactor)
-    port = reactor.listenTCP(0, server, interface="127.0.0.1")
+    factory = server
+    if implicit_tls:
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        factory = TLSMemoryBIOFactory(server.settings.tls, False, server)
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
     server.port = port.getHost().port
     server.spool = spool
     server.queue = queue

@@ -212,3 +212,73 @@ class ProxyProtocolTests(unittest.TestCase):
         server = start_server(self)
         replies = yield raw(server.port, b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 25\r\n", 1)
         self.assertEqual(codes(replies), [220, 500])
+
+
+class ExternalClientTests(unittest.TestCase):
+    """Clients that are not Python's: OpenSSL's s_client and swaks, as processes."""
+
+    def setUp(self):
+        folder = tempfile.mkdtemp(prefix="smtpd-certs-")
+        self.addCleanup(__import__("shutil").rmtree, folder, True)
+        self.certs = Certs(folder)
+
+    def run_process(self, executable, args, stdin=b"QUIT\r\n"):
+        """(stdout, stderr, exit status) of a client process run in a thread, bounded in time."""
+        import shutil as sh
+        import subprocess
+
+        path = sh.which(executable)
+        if path is None:
+            raise unittest.SkipTest("%s is not installed" % executable)
+
+        def run():
+            done = subprocess.run([path] + args, input=stdin, capture_output=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+            return done.stdout, done.stderr, done.returncode
+
+        return threads.deferToThread(run)
+
+    @defer.inlineCallbacks
+    def test_openssl_s_client_starttls_verifies_against_the_test_ca(self):
+        server = start_server(self, settings(tls=self.certs.server_tls()))
+        out, err, code = yield self.run_process(
+            "openssl",
+            [
+                "s_client", "-connect", "127.0.0.1:%d" % server.port, "-starttls", "smtp",
+                "-CAfile", self.certs.ca_path, "-verify_return_error", "-verify_hostname", "mx.test", "-brief",
+            ],
+        )
+        self.assertEqual(code, 0, err)
+        self.assertIn(b"Verification: OK", err)
+
+    @defer.inlineCallbacks
+    def test_implicit_tls_listener(self):
+        server = start_server(self, settings(tls=self.certs.server_tls()), implicit_tls=True)
+
+        def send():
+            with smtplib.SMTP_SSL("127.0.0.1", server.port, context=self.certs.client_context(), timeout=10) as smtp:
+                smtp.ehlo("x")
+                starttls = smtp.has_extn("starttls")
+                smtp.sendmail("a@example.com", ["b@example.org"], MESSAGE)
+                return starttls
+
+        starttls = yield threads.deferToThread(send)
+        self.assertFalse(starttls)
+        self.assertEqual(server.queue.messages[0].envelope["connection"]["tls"] in ("TLSv1.2", "TLSv1.3"), True)
+
+    @defer.inlineCallbacks
+    def test_swaks_with_starttls_and_auth(self):
+        hooks = QueueAll(auth_users={b"user": b"secret"})
+        server = start_server(self, settings(tls=self.certs.server_tls()), hooks=hooks)
+        out, err, code = yield self.run_process(
+            "swaks",
+            [
+                "--server", "127.0.0.1", "--port", str(server.port), "--from", "a@example.com",
+                "--to", "b@example.org", "--tls", "--tls-verify", "--tls-ca-path", self.certs.ca_path,
+                "--auth", "PLAIN", "--auth-user", "user", "--auth-password", "secret",
+                "--helo", "client.test",
+            ],
+        )
+        self.assertEqual(code, 0, out + err)
+        self.assertIn(b"235 2.7.0 Authentication successful", out)
+        self.assertEqual(len(server.queue.messages), 1)
+        self.assertEqual(server.queue.messages[0].envelope["connection"]["auth"], "user")
