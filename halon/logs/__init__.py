@@ -11,6 +11,7 @@ formatted line, the JSON observer keeps the fields as they are.
 """
 
 from halon.logs.observers import json_lines_observer, syslog_observer
+from halon.logs import mail
 from halon.logs.service import LoggingService, json_logger
 
-__all__ = ["LoggingService", "json_lines_observer", "syslog_observer", "json_logger"]
+__all__ = ["LoggingService", "json_lines_observer", "syslog_observer", "json_logger", "mail"]

@@ -77,7 +77,13 @@ def json_lines_observer(out):
     """An observer writing one JSON object and a newline per event to C{out} (a text file)."""
 
     def observe(event):
-        out.write(json.dumps(event_record(event), ensure_ascii=False, default=str) + "\n")
+        record = event_record(event)
+        try:
+            out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        except UnicodeEncodeError:
+            # Text from mail may carry bytes that are not UTF-8 (kept as lone
+            # surrogates); escaped, the line is still JSON and still one line.
+            out.write(json.dumps(record, ensure_ascii=True, default=str) + "\n")
         out.flush()
 
     return observe
@@ -100,6 +106,6 @@ def syslog_observer(ident="halon", facility="mail", openlog=_syslog.openlog, wri
         if failure is not None:
             text += "\n" + failure.getTraceback()
         for line in text.splitlines() or [""]:
-            write(priority, line)
+            write(priority, line.encode("utf-8", "backslashreplace").decode("utf-8"))
 
     return observe

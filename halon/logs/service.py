@@ -94,7 +94,7 @@ class LoggingService(service.Service):
     def _open(self, path):
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
-        f = open(path, "a", encoding="utf-8")
+        f = open(path, "a", encoding="utf-8", errors="backslashreplace")
         self._files.append(f)
         return f
 

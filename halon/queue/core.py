@@ -36,6 +36,7 @@ from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from halon.logs import mail as mail_log
 from halon.queue import delivery_settings, dsn, spool, states
 from halon.queue.delivery import Deliverer, Outcome, Session, resolve_destination
 from halon.queue.index import Message, QueueIndex, Recipient
@@ -47,6 +48,10 @@ from halon.queue.suspends import Suspends
 __all__ = ["Queue", "QueueConfig", "Decision", "QueueHooks"]
 
 log = Logger()
+
+
+# What the mail log calls each outcome of an attempt (halon.logs.mail).
+_LOGGED = {"done": "DELIVER", "delete": "DELETE", "bounce": "BOUNCE", "queue": "QUEUE"}
 
 
 class Decision:
@@ -531,6 +536,10 @@ class Queue(service.Service):
                     action = "bounce"
                 else:
                     action = "queue"
+            mail_log.delivery(
+                rcpt.id, job.message.sender, rcpt.address, _LOGGED.get(action, "QUEUE"), dsn.status_of(outcome)[1],
+                rcpt.remotemx, rcpt.remoteip, rcpt.retry,
+            )
             if action == "done" or action == "delete":
                 gone.append(rcpt)
             elif action == "bounce":

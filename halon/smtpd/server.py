@@ -16,6 +16,7 @@ import os
 from twisted.internet import defer, protocol
 from twisted.logger import Logger
 
+from halon.logs import mail as mail_log
 from halon.queue.spool import SpoolMessage, encode_text
 from halon.smtpd.envelope import Session
 from halon.smtpd.limits import ConnectionLimiter
@@ -136,6 +137,7 @@ class Committer:
     def release(self, messages):
         """The client has its 250: the queue takes the messages."""
         for message in messages:
+            mail_log.received(message)
             try:
                 self.sink.submit(message)
             except Exception:

@@ -109,6 +109,11 @@ class AllInOneTests(unittest.TestCase):
             records = [json.loads(line) for line in f]
         self.assertIn("Starting Halon (0.1.0)", [r["message"] for r in records])
         self.assertTrue(all({"time", "level", "namespace", "message"} <= set(r) for r in records))
+        [received] = [r for r in records if r.get("action") == "RECEIVED"]
+        self.assertEqual(
+            (received["queueid"], received["sender"], received["recipients"], received["remoteip"]),
+            (message.uuid, "a@example.com", ["b@example.org"], "127.0.0.1"),
+        )
 
     @defer.inlineCallbacks
     def test_hangupReloadsAndReopens(self):

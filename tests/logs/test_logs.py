@@ -9,7 +9,7 @@ from twisted.logger import LogLevel, LogPublisher, Logger
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from halon.logs import LoggingService, json_lines_observer, syslog_observer
+from halon.logs import LoggingService, json_lines_observer, mail, syslog_observer
 
 
 class JSONLinesTests(unittest.TestCase):
@@ -142,3 +142,65 @@ class ReopenTests(unittest.TestCase):
             self.assertEqual([json.loads(line)["message"] for line in f], ["before"])
         with open(path) as f:
             self.assertEqual([json.loads(line)["message"] for line in f], ["after"])
+
+
+class MailLineTests(unittest.TestCase):
+    """The received and delivery lines, as the JSON observer records them."""
+
+    def setUp(self):
+        self.out = io.StringIO()
+        self.log = Logger(namespace="halon.mail", observer=LogPublisher(json_lines_observer(self.out)))
+
+    def records(self):
+        return [json.loads(line) for line in self.out.getvalue().splitlines()]
+
+    def test_received(self):
+        """A spooled message: queue id, sender, every recipient, size, server and client."""
+        from halon.queue.spool import SpoolMessage
+
+        message = SpoolMessage(
+            "0f3c",
+            {"transaction": "0f3c", "sender": "a@example.com", "serverid": "inbound", "connection": {"remoteip": "192.0.2.1"}},
+            [{"index": 0, "recipient": "b@example.org"}, {"index": 1, "recipient": "c@example.org"}],
+            message=b"x" * 10,
+        )
+        mail.received(message, self.log)
+        [record] = self.records()
+        self.assertEqual(
+            record["message"],
+            "0f3c received from <a@example.com> to <b@example.org>, <c@example.org> size=10 server=inbound client=192.0.2.1",
+        )
+        self.assertEqual((record["recipients"], record["action"], record["size"]), (["b@example.org", "c@example.org"], "RECEIVED", 10))
+
+    def test_deliveryLevels(self):
+        """Each action at its level: a retry warns, a bounce is an error."""
+        for action in ("DELIVER", "QUEUE", "BOUNCE"):
+            mail.delivery("0f3c:0", "a@example.com", "b@example.org", action, "250 ok", "mx.example.org", "192.0.2.7", 2, self.log)
+        levels = [(r["action"], r["level"]) for r in self.records()]
+        self.assertEqual(levels, [("DELIVER", "info"), ("QUEUE", "warn"), ("BOUNCE", "error")])
+        self.assertEqual(
+            self.records()[0]["message"],
+            "0f3c:0 DELIVER from <a@example.com> to <b@example.org> via mx.example.org [192.0.2.7] retry=2: 250 ok",
+        )
+        self.assertRaises(ValueError, mail.delivery, "x", "a", "b", "SENT", "250", logger=self.log)
+
+    def test_bytesThatAreNotUTF8(self):
+        """An address with bytes that are not UTF-8 (kept as surrogates) still gives one valid JSON line and a syslog line."""
+        sender = b"caf\xe9@example.com".decode("utf-8", "surrogateescape")
+        mail.delivery("q:0", sender, "b@example.org", "DELIVER", "250 ok", logger=self.log)
+        [record] = self.records()
+        self.assertEqual(record["sender"], sender)
+        written = []
+        observe = syslog_observer(openlog=lambda *a: None, write=lambda p, line: written.append(line))
+        mail.delivery("q:0", sender, "b@example.org", "DELIVER", "250 ok", logger=Logger(observer=observe))
+        self.assertIn("caf\\udce9@example.com", written[0])
+
+    def test_textFileTakesThemToo(self):
+        folder = self.mktemp()
+        publisher = LogPublisher()
+        svc = LoggingService({"text": os.path.join(folder, "mail.log")}, publisher)
+        svc.startService()
+        mail.delivery("q:0", b"\xff@x".decode("utf-8", "surrogateescape"), "b@x", "QUEUE", "451 later", logger=Logger(observer=publisher))
+        svc.stopService()
+        with open(os.path.join(folder, "mail.log"), encoding="utf-8") as f:
+            self.assertIn("q:0 QUEUE from <\\udcff@x> to <b@x>", f.read())
