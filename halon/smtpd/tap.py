@@ -67,8 +67,11 @@ def build(reactor, startup, load_app, stats, sink=None):
     if hooks is not None:
         from halon.metrics import script_metrics
 
+        from halon.clients import script_services
+
         hooks.services["smtpd"] = smtpd
         hooks.services["metrics"] = script_metrics(stats)
+        hooks.services.update(script_services(reactor, startup))
     control = control_service(reactor, startup, smtpd, stats)
     if control is not None:
         control.setServiceParent(smtpd)

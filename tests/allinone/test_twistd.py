@@ -143,6 +143,33 @@ class AllInOneTests(unittest.TestCase):
             messages = [json.loads(line)["message"] for line in f]
         self.assertIn("reload smtpd: done", messages)
 
+    @defer.inlineCallbacks
+    def test_scriptsReachTheDaemons(self):
+        """A hook's rate() counts in rated and its dlp() scans in dlpd, both in this one process."""
+        hook = (
+            '$first = rate("t", "k", 1, 60);\n'
+            '$second = rate("t", "k", 1, 60);\n'
+            '$scan = dlp($arguments["mail"]);\n'
+            '$names = [];\n'
+            'foreach ($scan["result"] as $hit) $names[] = $hit["name"];\n'
+            'Reject(array_join([$first ? "yes" : "no", $second ? "yes" : "no", array_join($names, ",")], " "));\n'
+        )
+        self.work.edit("smtpd-app", lambda c: c["scripting"]["hooks"]["eod"][0].update(data=hook))
+        self.work.edit("dlpd-app", lambda c: c.update(rules=[{"id": "FALCON", "keywords": ["Project Falcon"]}]))
+        process = self.work.start()
+        port = yield process.listening
+
+        def send():
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+                try:
+                    smtp.sendmail("a@example.com", ["b@example.org"], b"Subject: plans\r\n\r\nAbout Project Falcon.\r\n")
+                except smtplib.SMTPDataError as e:
+                    return e.smtp_code, e.smtp_error
+                return 250, b""
+
+        code, text = yield threads.deferToThread(send)
+        self.assertEqual((code, text.split(b" ", 1)[-1]), (550, b"yes no FALCON"))
+
     def process_stats(self, socket_name):
         """The counter names a control socket's process-stats answers, as halonctl asks."""
         request = api.CALLS["ProcessStats"].request_class()()
