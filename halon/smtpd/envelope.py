@@ -112,7 +112,8 @@ class Transaction:
 class Session:
     """
     One client connection.  C{context} is the scripts' C{$context}, kept
-    between hooks and owned by the hook implementation.
+    between hooks, and C{script_cache} what the hook implementation keeps
+    for itself; both belong to the hook implementation.
     """
 
     def __init__(self, serverid, remoteip, remoteport, localip, localport, clock=time):
@@ -131,6 +132,7 @@ class Session:
         self.tls = None
         self.auth = None
         self.context = None
+        self.script_cache = None
         self.started = clock.time() if hasattr(clock, "time") else time.time()
         self.transaction = Transaction()
 

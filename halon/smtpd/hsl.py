@@ -275,6 +275,8 @@ def _hsl(value):
         return float(value)
     if isinstance(value, dict):
         return _names({_key(k): _hsl(v) for k, v in value.items()})
+    if isinstance(value, _Params):
+        return HSLArray({k: _hsl(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
         return HSLArray.from_list([_hsl(v) for v in value])
     raise TypeError("no HSL form for %r" % (value,))
@@ -286,16 +288,17 @@ def _key(key):
 
 def _names(mapping):
     """
-    An array keyed by names.  Names never look like integers (ESMTP
-    parameter names aside, which get HSL's normal key handling), so the
-    per-key normalisation of HSLArray.set is skipped: these arrays are
-    built for every script execution.
+    An array keyed by our own field names, which never look like
+    integers, so HSLArray.set's per-key normalisation is skipped: these
+    arrays are built for every script execution.
     """
-    if any(k[:1].isdigit() or k[:1] == b"-" for k in mapping):
-        return HSLArray(mapping)
     array = HSLArray()
     array._d = mapping
     return array
+
+
+class _Params(dict):
+    """ESMTP parameters: names the client chose, so they get HSL's normal key handling."""
 
 
 def _address_var(address):
@@ -345,12 +348,12 @@ def transaction_var(transaction, eod=False):
     if transaction.sender is not None:
         out["sender"] = transaction.sender.lower()
         out["senderaddress"] = _address_var(transaction.sender)
-        out["senderparams"] = dict(transaction.senderparams)
+        out["senderparams"] = _Params(transaction.senderparams)
         out["recipients"] = [
             {
                 "recipient": r.address.lower(),
                 "address": _address_var(r.address),
-                "params": dict(r.params),
+                "params": _Params(r.params),
                 "transportid": r.transportid,
             }
             for r in transaction.recipients
@@ -361,7 +364,22 @@ def transaction_var(transaction, eod=False):
 
 
 def _params_var(params):
-    return {name: (b"" if value is None else value) for name, value in params.items()}
+    return _Params((name, b"" if value is None else value) for name, value in params.items())
+
+
+def _connection(session, connect):
+    """
+    $connection, built again only when it changed (HELO, TLS, AUTH, a
+    connect hook's new address): it is read-only for scripts, and shared,
+    so a script's copy of it is its own.
+    """
+    if connect:
+        return _hsl(connection_var(session, connect=True))
+    key = (session.remoteip, session.remoteptr, session.helo_verb, session.helo_host, session.tls is not None, session.auth is not None)
+    cached = session.script_cache
+    if cached is None or cached[0] != key:
+        cached = session.script_cache = (key, _hsl(connection_var(session)).share())
+    return cached[1]
 
 
 # -- the hooks ----------------------------------------------------------------------
@@ -387,16 +405,17 @@ class HSLHooks(Hooks):
 
     def _run(self, phase, program, session, arguments, transaction=True, eod_message=None):
         """Run one script on the pool; a Deferred with its L{Decision} (or None for disconnect)."""
-        variables = {
-            "connection": _hsl(connection_var(session, connect=phase == "connect")),
-            "transaction": _hsl(transaction_var(session.transaction, eod=eod_message is not None) if transaction else {}),
-            "arguments": _hsl(arguments),
-            "context": session.context,
-        }
         outcome = _Outcome(phase)
         host = self._host
 
         def execute():
+            # On the worker: the session does not change while its hook runs.
+            variables = {
+                "connection": _connection(session, phase == "connect"),
+                "transaction": _hsl(transaction_var(session.transaction, eod=eod_message is not None) if transaction else {}),
+                "arguments": _hsl(arguments),
+                "context": session.context,
+            }
             if eod_message is not None:
                 outcome.stager = QueueStager(session.transaction.id)
                 mail = EODMailMessage.from_model(mime.parse(eod_message), host)
