@@ -186,3 +186,34 @@ class TwistdTests(unittest.TestCase):
             self.assertEqual(spooled[uuid].read_message(), MESSAGE)
         # Files that never got their 250 may exist; temporary files never count.
         self.assertGreaterEqual(len(spooled), len(acknowledged))
+
+    @defer.inlineCallbacks
+    def test_privileges_dropped_after_binding(self):
+        import pwd
+
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("needs root")
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            raise unittest.SkipTest("no user nobody")
+        import grp
+
+        group = grp.getgrgid(nobody.pw_gid).gr_name
+        with open(self.config) as f:
+            text = f.read()
+        with open(self.config, "w") as f:
+            f.write(text.replace("  umask:", "  privdrop:\n    user: nobody\n    group: %s\n  umask:" % group))
+        os.chmod(self.workdir, 0o755)
+        process = self.start()
+        port = yield process.listening
+
+        def send():
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+                smtp.sendmail("a@example.com", ["b@example.org"], MESSAGE)
+
+        yield threads.deferToThread(send)
+        self.assertIn(b"privileges dropped to nobody:" + group.encode(), process.output)
+        [message] = self.spooled().values()
+        stat = os.stat(message.path)
+        self.assertEqual((stat.st_uid, stat.st_mode & 0o777), (nobody.pw_uid, 0o440))
