@@ -18,6 +18,8 @@ rejects; end of data defers with nothing queued; a script error defers
 (the proxy phase replies 421).
 """
 
+import base64
+
 from twisted.logger import Logger
 
 from halon import mime
@@ -527,7 +529,7 @@ class HSLHooksFactory:
     """
     Compiles a running configuration's scripts once per (configuration,
     server) and gives each new connection its L{HSLHooks}.  One L{Host}
-    serves every server of a configuration, so memory_* and cache state
+    serves every server and every reload, so memory_* and cache state
     are the process's; C{services} are registered on it (queue, smtpd,
     resolver ... whatever the process runs).
     """
@@ -541,29 +543,25 @@ class HSLHooksFactory:
         self._host_app = None
 
     def host_for(self, app):
-        if self._host_app is not app:
+        """
+        The process's one Host, with the virtual files of C{app}: a reload
+        changes the files scripts see, never the memory_* and cache state
+        they share.
+        """
+        if self._host is None:
             from halon.hsl.host import Host
 
-            scripting = app.get("scripting", {})
-            files = {}
-            for entry in scripting.get("files", []):
-                data = entry.get("data", "")
-                if entry.get("binary"):
-                    import base64
-
-                    files[entry["id"]] = base64.b64decode(data)
-                else:
-                    files[entry["id"]] = data.encode("utf-8") if isinstance(data, str) else data
-            host = Host(
+            self._host = Host(
                 rootpath=self.startup_scripting.get("rootpath"),
-                files=files,
                 ffi=bool(self.startup_scripting.get("ffi")),
                 reactor=self._reactor,
                 stdout=_EchoLog(),
                 syslog=_syslog,
             )
-            host.services = self.services
-            self._host, self._host_app = host, app
+            self._host.services = self.services
+        if self._host_app is not app:
+            self._host.files = _virtual_files(app)
+            self._host_app = app
         return self._host
 
     def __call__(self, app, app_server, index, pool):
@@ -574,6 +572,18 @@ class HSLHooksFactory:
             return HSLHooks(programs, pool, host)
 
         return hooks
+
+
+def _virtual_files(app):
+    """C{scripting.files[]} as id -> bytes (base64 decoded where marked binary)."""
+    files = {}
+    for entry in app.get("scripting", {}).get("files", []):
+        data = entry.get("data", "")
+        if entry.get("binary"):
+            files[entry["id"]] = base64.b64decode(data)
+        else:
+            files[entry["id"]] = data.encode("utf-8") if isinstance(data, str) else data
+    return files
 
 
 class _EchoLog:

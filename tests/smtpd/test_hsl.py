@@ -131,3 +131,15 @@ class HSLHookTests(unittest.TestCase):
         with self.assertRaises(ConfigError) as caught:
             HSLHooksFactory(reactor)(app, app_server, 0, None)
         self.assertIn("no eod hook with id nothere", str(caught.exception))
+
+    def test_one_host_across_reloads_with_the_new_files(self):
+        factory = HSLHooksFactory(reactor)
+        first, app_server = app_with(rcptto="Accept();")
+        first["scripting"]["files"] = [{"id": "list.txt", "data": "one"}]
+        second, _ = app_with(rcptto="Accept();")
+        second["scripting"]["files"] = [{"id": "list.txt", "data": "two"}]
+        host = factory.host_for(first)
+        host.shared_state("memory", dict)["kept"] = True
+        self.assertIs(factory.host_for(second), host)
+        self.assertEqual(host.read_file("list.txt"), b"two")
+        self.assertTrue(host.shared_state("memory", dict)["kept"])
