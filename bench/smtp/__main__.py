@@ -276,4 +276,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under `python -m bench` the command line is the runner's, not ours.
+    own = os.path.abspath(sys.argv[0]) == os.path.abspath(__file__)
+    sys.exit(main(sys.argv[1:] if own else []))
