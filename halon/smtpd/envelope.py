@@ -9,7 +9,6 @@ Also here: parsing of the MAIL FROM / RCPT TO argument (the path and its
 ESMTP parameters), which is pure and tested on its own.
 """
 
-import time
 import uuid
 
 __all__ = ["Address", "Recipient", "Session", "Transaction", "parse_path", "PathError", "new_id"]
@@ -116,7 +115,7 @@ class Session:
     for itself; both belong to the hook implementation.
     """
 
-    def __init__(self, serverid, remoteip, remoteport, localip, localport, clock=time):
+    def __init__(self, serverid, remoteip, remoteport, localip, localport):
         self.id = new_id()
         self.serverid = serverid
         self.remoteip = remoteip
@@ -133,7 +132,6 @@ class Session:
         self.auth = None
         self.context = None
         self.script_cache = None
-        self.started = clock.time() if hasattr(clock, "time") else time.time()
         self.transaction = Transaction()
 
     def new_transaction(self):

@@ -85,7 +85,6 @@ class SMTPServerProtocol(smtp.ESMTP):
         self._proxy_next = False
         self._last_reply = None
         self._close_side = None
-        self._commits = 0
         self._closing_after = False
         self._max_line = self.settings.max_line_length
 
@@ -584,7 +583,6 @@ class SMTPServerProtocol(smtp.ESMTP):
         if not decision.queue:
             self._finish(accepted, decision)
             return
-        self._commits += 1
         d = self.server.commit(self.session, transaction, decision.queue)
         d.addCallbacks(self._committed, self._commit_failed, callbackArgs=(accepted, decision), errbackArgs=(decision,))
 
@@ -594,7 +592,6 @@ class SMTPServerProtocol(smtp.ESMTP):
         client that left before its 250 will send again, so what it never
         got a 250 for is taken back out of the spool instead.
         """
-        self._commits -= 1
         if self._gone:
             self.server.committer.withdraw(messages)
             return
@@ -602,7 +599,6 @@ class SMTPServerProtocol(smtp.ESMTP):
         self.server.committer.release(messages)
 
     def _commit_failed(self, failure, decision):
-        self._commits -= 1
         if failure.check(OSError) and failure.value.errno in (errno.ENOSPC, errno.EDQUOT):
             log.error("could not spool a message: {reason}", reason=failure.value.strerror)
             reply = R.SPOOL_FULL

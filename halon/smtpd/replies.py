@@ -97,8 +97,6 @@ class R:
     LOCAL_ERROR = Reply(451, (4, 3, 0), "Local error in processing, try again later")
 
     # commands
-    HELO_OK = Reply(250, None, "%s")
-    OK = Reply(250, (2, 0, 0), "Ok")
     NOOP = Reply(250, (2, 0, 0), "Ok")
     RESET = Reply(250, (2, 0, 0), "Ok")
     HELP = Reply(214, (2, 0, 0), "See RFC 5321")
@@ -108,13 +106,10 @@ class R:
     NOT_IMPLEMENTED = Reply(502, (5, 5, 1), "Command not implemented")
     LINE_TOO_LONG = Reply(500, (5, 5, 2), "Line too long")
     SYNTAX = Reply(501, (5, 5, 4), "Syntax: %s")
-    BAD_SEQUENCE = Reply(503, (5, 5, 1), "%s")
     NEED_HELO = Reply(503, (5, 5, 1), "Send HELO or EHLO first")
     NESTED_MAIL = Reply(503, (5, 5, 1), "Sender already given")
     NEED_MAIL = Reply(503, (5, 5, 1), "Need MAIL command first")
-    NEED_RCPT = Reply(503, (5, 5, 1), "Need RCPT before DATA")
     NO_VALID_RECIPIENTS = Reply(554, (5, 5, 1), "No valid recipients")
-    BAD_ADDRESS = Reply(501, (5, 1, 3), "Bad address syntax")
     BAD_PARAMETER = Reply(501, (5, 5, 4), "Bad parameter %s")
     UNKNOWN_PARAMETER = Reply(555, (5, 5, 4), "Unsupported parameter %s")
     NEED_SMTPUTF8 = Reply(553, (5, 6, 7), "Non-ASCII address requires SMTPUTF8")

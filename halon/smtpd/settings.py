@@ -59,7 +59,6 @@ class ServerSettings:
         proxy_networks=(),
         remoteptr=True,
         listeners=(),
-        script_threads=32,
         max_errors=20,
         tls=None,
     ):
@@ -81,7 +80,6 @@ class ServerSettings:
         self.proxy_networks = list(proxy_networks)
         self.remoteptr = remoteptr
         self.listeners = list(listeners)
-        self.script_threads = script_threads
         self.max_errors = max_errors
         self.tls = tls
 
@@ -125,6 +123,5 @@ class ServerSettings:
             proxy_networks=startup_server.get("proxyprotocol", []),
             remoteptr=phases.get("connect", {}).get("remoteptr", True),
             listeners=listeners,
-            script_threads=startup_server.get("threads", {}).get("script", 32),
             tls=tls,
         )

@@ -6,7 +6,6 @@ after TLS unless configured otherwise), and the PROXY header.
 import base64
 import smtplib
 import socket
-import ssl
 import tempfile
 
 from twisted.internet import defer, threads

@@ -8,7 +8,6 @@ middle of a burst.
 import os
 import re
 import shutil
-import signal
 import smtplib
 import sys
 import tempfile

@@ -14,7 +14,6 @@ from halon.smtpd.data import BAD_END, DONE, DataReader
 from halon.smtpd.envelope import Address, PathError, parse_path
 from halon.smtpd.hooks import Hooks, QueueStager
 from halon.smtpd.limits import ConnectionLimiter
-from halon.smtpd.protocol import SMTPServerProtocol
 from halon.smtpd.proxyproto import Networks, ProxyError, parse_header
 from halon.smtpd.replies import R, Reply
 from halon.smtpd.sasl import SASLExchange
