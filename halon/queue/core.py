@@ -348,7 +348,11 @@ class Queue(service.Service):
         self._pump_call = None
         picked = False
         active = self._active
+        pool = self.pool
         while active and self._running < self.config.concurrency_total and not self._stopping:
+            if pool.open >= pool.total and not len(pool):
+                # No connection can be opened now; pool.on_room kicks again.
+                break
             rcpt = active.popleft()
             if rcpt.state != states.ACTIVE or rcpt.work is not None or rcpt.next_retry < 0:
                 continue
@@ -397,6 +401,15 @@ class Queue(service.Service):
         for rcpt in job.recipients:
             if rcpt.work is job:
                 self._requeue(rcpt, job, outcome, 60.0)
+
+    def _no_room(self, job):
+        """No connection slot was free: back to the head of the active queue, no attempt counted."""
+        for rcpt in reversed(job.recipients):
+            rcpt.work = None
+            if self.index.set_state(rcpt, states.ACTIVE) == states.ACTIVE:
+                self._active.appendleft(rcpt)
+            else:
+                self.journal.record(rcpt)
 
     def _park(self, job):
         """Held back by a suspend or a policy: back to ACTIVE, out of the pickup until something is lifted."""
@@ -499,6 +512,9 @@ class Queue(service.Service):
             )
         finally:
             self.policies.release(grant)
+        if outcomes is None:
+            self._no_room(job)
+            return
         yield self._post(job, outcomes, settings)
 
     def _hook_info(self, job, outcomes=None):

@@ -195,7 +195,8 @@ class Deliverer:
     def deliver(self, hops, session, settings, sender, recipients, data, mail_params=b"", rcpt_params=()):
         """
         Deliver C{data} from C{sender} to C{recipients} through the first
-        hop that takes it.  Never fails: returns [L{Outcome}] per recipient.
+        hop that takes it.  Never fails: returns [L{Outcome}] per recipient,
+        or None when no connection could be opened within the global limit.
         """
         started = self._reactor.seconds()
         errors = []
@@ -205,8 +206,9 @@ class Deliverer:
             fresh = protocol is None
             if fresh:
                 if not self.pool.has_room():
-                    errors.append(("no free delivery connection (queues.concurrency.total)", "network", None))
-                    break
+                    # Every connection slot is taken (queues.concurrency.total):
+                    # not an attempt; the queue tries again when one frees up.
+                    return None
                 protocol = yield self._connect(mx, ip, session, settings, errors)
                 if protocol is None:
                     continue

@@ -263,6 +263,15 @@ class DeliveryTests(unittest.TestCase):
         self.assertTrue(outcomes[0].delivered)
         self.assertEqual(self.stats.value("queue.connections.pooling.evicts"), 1)
 
+    async def test_noRoomIsNotAnAttempt(self):
+        """With every connection slot taken nothing is tried: no outcome, no connection."""
+        server, session = self.server()
+        self.pool.total = 0
+        outcomes = await self.deliverer.deliver([("mx1", "127.0.0.1")], session, settings(), "a@x.org",
+                                                ["b@example.com"], DATA)
+        self.assertIsNone(outcomes)
+        self.assertEqual(server.connections, 0)
+
     async def test_lmtp(self):
         """LMTP gets one reply per accepted recipient after the data."""
         server, session = self.server(lmtp=True, replies={"EOD c@example.com": b"452 4.2.2 mailbox full"})

@@ -283,3 +283,30 @@ class DaemonTests(unittest.TestCase):
             queue.reload_file("suspend")
         self.assertIn("smtpd-suspend.yaml", str(caught.exception))
         self.assertEqual(len(queue.suspends.listing()), 1)
+
+
+class ConcurrencyTests(QueueTestCase):
+    async def test_waitsForAConnectionSlot(self):
+        """Past queues.concurrency.total messages wait for a slot instead of failing an attempt."""
+        self.queue.pool.total = 1
+        await self.queue_message(["a@example.com"])
+        await self.queue_message(["b@example.com"])
+        await self.queue_message(["c@example.com"])
+        for _ in range(10):
+            await self.settle()
+            if not len(self.queue.index):
+                break
+            # The connection of the attempt before is closing; its slot frees when it is gone.
+            await self.room()
+        self.assertEqual(sorted(m.recipients[0] for m in self.smtp.messages),
+                         ["a@example.com", "b@example.com", "c@example.com"])
+        self.assertTrue(all(r.retry == 0 for r in self.queue.index.recipients()))
+
+    def room(self):
+        """A Deferred that fires once a connection slot is free."""
+        pool = self.queue.pool
+        if pool.open < pool.total:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        pool.on_room(lambda: d.called or d.callback(None))
+        return d
