@@ -173,6 +173,7 @@ class Queue(service.Service):
         self._stopping = False
         self._pump_call = None
         self._loaded = False
+        self._follow = None
         self._idle = []
         self.suspends.on_change(self._unpark)
         self.pool.on_room(self._kick)
@@ -198,6 +199,22 @@ class Queue(service.Service):
         self.pool.total = config.concurrency_total
         self.pool.size = config.pooling_size
         self._kick()
+
+    def follow(self, current_app, startup):
+        """
+        Take transports and limits from C{current_app()} (the running
+        smtpd-app.yaml as a dict), rebuilt whenever it is a new one: the
+        SMTP server's reloads reach the queue without a call.
+        """
+        self._follow = (current_app, startup, current_app())
+        self.configure(QueueConfig(self._follow[2], startup, self.config.hostname))
+
+    def _followed(self):
+        current_app, startup, seen = self._follow
+        app = current_app()
+        if app is not seen:
+            self._follow = (current_app, startup, app)
+            self.configure(QueueConfig(app, startup, self.config.hostname))
 
     def load_policies(self, document):
         from halon.queue.policies import parse_file
@@ -245,8 +262,13 @@ class Queue(service.Service):
                 continue
             self.index.add(message)
             for rcpt in message.recipients:
-                self._schedule(rcpt, kick=False)
+                if rcpt.state == states.ACTIVE:
+                    self._active.append(rcpt)
+                elif rcpt.state == states.DEFER:
+                    self._defer.append((rcpt.next_retry, id(rcpt), rcpt))
             count += 1
+        heapq.heapify(self._defer)
+        self._arm_defer()
         self._kick()
         return count
 
@@ -270,16 +292,16 @@ class Queue(service.Service):
         now = self.clock.seconds()
         for record in spooled.recipients:
             n = record["index"]
-            entry = entries.get("%s:%d" % (spooled.uuid, n))
+            entry = entries.get("%s:%d" % (spooled.uuid, n)) if entries else None
             if entry is DONE:
                 continue
             rcpt = Recipient(message, n, record.get("recipient") or "", record.get("transportid") or "")
             metadata = record.get("metadata")
-            rcpt.metadata = dict(metadata) if metadata else None
-            notify = (record.get("dsn") or {}).get("notify")
-            orcpt = (record.get("dsn") or {}).get("orcpt")
-            if notify or orcpt:
-                rcpt.params = {"notify": notify, "orcpt": orcpt}
+            if metadata:
+                rcpt.metadata = dict(metadata)
+            dsn_params = record.get("dsn")
+            if dsn_params and (dsn_params.get("notify") or dsn_params.get("orcpt")):
+                rcpt.params = {"notify": dsn_params.get("notify"), "orcpt": dsn_params.get("orcpt")}
             if entry is not None:
                 rcpt.state = entry.state
                 rcpt.retry = entry.retry
@@ -346,6 +368,8 @@ class Queue(service.Service):
 
     def _pump(self):
         self._pump_call = None
+        if self._follow is not None:
+            self._followed()
         picked = False
         active = self._active
         pool = self.pool

@@ -2,11 +2,13 @@
 The queue as smtpd runs it, built from the startup and running
 configuration:
 
-    queue = daemon.build(reactor, startup, app, stats, control)
-    SMTPDService(..., sink=queue)          # the SMTP server commits into it
-    queue.setServiceParent(smtpd)          # started after the spool is loaded
-    # on a configuration reload:
-    daemon.reconfigure(queue, startup, new_app)
+    smtpd = halon.smtpd.tap.build(reactor, startup, load_app, stats)
+    queue = daemon.attach(reactor, smtpd, startup, stats)
+
+L{attach} makes the queue the SMTP server's sink (what it commits accepted
+messages to), answers the queue's halonctl calls on the server's control
+socket, follows the server's configuration reloads, and starts with it,
+after the server has loaded the spool into it.
 
 The resolver follows C{resolver} of smtpd-app.yaml; the policy, suspend
 and delivery files (environment.policyconf, suspendconf, deliveryconf) are
@@ -61,6 +63,15 @@ def build(reactor, startup, app, stats, control=None, hooks=None):
         from halon.queue.control import register
 
         register(control, queue)
+    return queue
+
+
+def attach(reactor, smtpd, startup, stats, hooks=None):
+    """Build the queue for C{smtpd} (a L{halon.smtpd.service.SMTPDService}) and plug it in."""
+    queue = build(reactor, startup, smtpd.app.prepared.app, stats, getattr(smtpd, "control", None), hooks)
+    queue.follow(lambda: smtpd.app.prepared.app, startup)
+    smtpd.sink = smtpd.committer.sink = queue
+    queue.setServiceParent(smtpd)
     return queue
 
 

@@ -165,13 +165,18 @@ def read(path):
     if size != header_size + env_len + rcpt_len + msg_len:
         raise SpoolError("%s: size %d, expected %d" % (path, size, header_size + env_len + rcpt_len + msg_len))
     try:
-        envelope = json.loads(meta[:env_len])
-        recipients = []
+        envelope = json.loads(meta[:env_len].decode("ascii"))
+        records = []
         pos = env_len
         for _ in range(count):
             (length,) = RECORD.unpack_from(meta, pos)
-            recipients.append(json.loads(meta[pos + 4 : pos + 4 + length]))
+            records.append(meta[pos + 4 : pos + 4 + length])
             pos += 4 + length
+        # One parse for all the records (they are ASCII JSON objects): loading
+        # a large spool spends most of its time here.
+        recipients = json.loads(b"[%s]" % b",".join(records)) if records else []
+        if len(recipients) != count or not all(isinstance(r, dict) for r in recipients):
+            raise ValueError("recipient records do not match their count")
     except (ValueError, struct.error) as e:
         raise SpoolError("%s: bad envelope: %s" % (path, e))
     return SpoolMessage(
