@@ -305,6 +305,10 @@ class SMTPClientProtocol(LineReceiver):
             self.tls["keysize"] = handle.get_cipher_bits()
             cert = handle.get_peer_certificate()
             self.tls["peercert"] = None if cert is None else cert.to_cryptography()
+            from cryptography.hazmat.primitives.serialization import Encoding
+
+            chain = handle.get_peer_cert_chain() or []
+            self.tls["chain"] = [c.to_cryptography().public_bytes(Encoding.DER) for c in chain]
         except Exception:
             pass
 

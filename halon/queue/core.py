@@ -158,7 +158,7 @@ class Queue(service.Service):
         self.index = QueueIndex()
         self.journal = Journal(journal_path or os.path.join(spool_path, "journal"), reactor)
         self.pool = ConnectionPool(self.clock, self.config.pooling_size, self.config.concurrency_total, stats)
-        self.deliverer = deliverer or Deliverer(reactor, self.pool, trust_root)
+        self.deliverer = deliverer or Deliverer(reactor, self.pool, trust_root, resolver)
         ids = _ids()
         self.suspends = Suspends(self.clock, ids, stats)
         self.policies = PolicyEngine(self.clock, ids, self.suspends, stats)

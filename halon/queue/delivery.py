@@ -22,6 +22,7 @@ import uuid
 
 from twisted.internet import defer, endpoints, ssl
 
+from halon.mailauth import dane
 from halon.queue.client import SessionError, SMTPClientProtocol
 
 PERMANENT_DNS = ("nxdomain", "nullmx", "excluded")
@@ -174,11 +175,34 @@ class Deliverer:
         twisted.internet.ssl trust root); the platform's CAs by default.
     """
 
-    def __init__(self, reactor, pool, trust_root=None):
+    def __init__(self, reactor, pool, trust_root=None, resolver=None):
         self._reactor = reactor
         self.pool = pool
         self.trust_root = trust_root
+        self.resolver = resolver
         self._plain_tls = {}
+
+    @defer.inlineCallbacks
+    def _dane(self, mx, port, mode):
+        """
+        (tls mode for this hop, TLSA records or None, the reason this hop
+        must not be used or None) for a dane/dane_require hop.  Only
+        DNSSEC-validated TLSA records count (RFC 7672 2.2); with them TLS is
+        required and the chain must match.  A failed lookup may hide
+        records, so it refuses the hop; no records at all falls back to
+        opportunistic TLS, unless dane_require.
+        """
+        if self.resolver is None or _is_ip(mx):
+            answer = None
+        else:
+            answer = yield self.resolver.query(dane.tlsa_name(mx, port), "tlsa")
+            if answer.error not in (None, "NXDOMAIN"):
+                return "require", None, "TLSA lookup for %s failed (%s)" % (mx, answer.error)
+            if answer.records and answer.dnssec:
+                return "require", list(answer.records), None
+        if mode == "dane_require":
+            return "require", None, "no DNSSEC-validated TLSA records for %s" % (mx,)
+        return "optional", None, None
 
     def _tls_context(self, mode, protocols, hostname):
         if mode == "disabled":
@@ -201,6 +225,13 @@ class Deliverer:
         started = self._reactor.seconds()
         errors = []
         for mx, ip in hops:
+            tlsa = None
+            mode = settings.tls_mode
+            if mode in ("dane", "dane_require"):
+                mode, tlsa, refused = yield self._dane(mx, session.port, mode)
+                if refused is not None:
+                    errors.append(("%s [%s]: %s" % (mx, ip, refused), "dane", None))
+                    continue
             key = (ip, session.port, session.localip, session.helo, settings.tls_mode, session.auth, session.lmtp)
             protocol = self.pool.take(key, settings.pooling)
             fresh = protocol is None
@@ -209,9 +240,18 @@ class Deliverer:
                     # Every connection slot is taken (queues.concurrency.total):
                     # not an attempt; the queue tries again when one frees up.
                     return None
-                protocol = yield self._connect(mx, ip, session, settings, errors)
+                protocol = yield self._connect(mx, ip, session, settings, errors, mode)
                 if protocol is None:
                     continue
+                if tlsa is not None:
+                    verdict = dane.verify(tlsa, (protocol.tls or {}).get("chain") or [], mx)
+                    protocol.tls["tlsa"] = {"records": [_tlsa_dict(r) for r in tlsa],
+                                            "error": None if verdict.ok else verdict.reason}
+                    if not verdict.ok:
+                        errors.append(("%s [%s]: DANE: %s" % (mx, ip, verdict.reason), "dane",
+                                       self._describe(protocol, mx, ip, session)))
+                        protocol.quit()
+                        continue
             connection = self._describe(protocol, mx, ip, session)
             try:
                 result = yield protocol.transaction(sender, recipients, data, mail_params, rcpt_params)
@@ -253,13 +293,14 @@ class Deliverer:
             protocol.quit()
 
     @defer.inlineCallbacks
-    def _connect(self, mx, ip, session, settings, errors):
+    def _connect(self, mx, ip, session, settings, errors, mode=None):
         """A ready L{SMTPClientProtocol} to C{ip}, or None (the reason appended to C{errors})."""
-        tls = self._tls_context(settings.tls_mode, settings.tls_protocols, mx)
+        mode = mode or settings.tls_mode
+        tls = self._tls_context(mode, settings.tls_protocols, mx)
         protocol = SMTPClientProtocol(
             self._reactor,
             session.helo,
-            settings.tls_mode,
+            mode,
             tls,
             lmtp=session.lmtp,
             auth=session.auth,
@@ -300,6 +341,11 @@ class Deliverer:
         if protocol.tls is not None:
             connection["tls"] = dict(protocol.tls)
         return connection
+
+
+def _tlsa_dict(record):
+    usage, selector, mtype, data = record
+    return {"usage": usage, "selector": selector, "mtype": mtype, "data": data.hex()}
 
 
 def _local_ip(protocol):

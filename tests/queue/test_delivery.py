@@ -280,3 +280,61 @@ class DeliveryTests(unittest.TestCase):
                                                 ["b@example.com", "c@example.com"], DATA)
         self.assertEqual([o.reply.code for o in outcomes], [250, 452])
         self.assertIn(b"LHLO client.test", server.commands)
+
+
+class DANETests(unittest.TestCase):
+    """TLS mode dane/dane_require: TLSA records from a real DNS server, signed (AD bit) or not."""
+
+    def setUp(self):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        import hashlib
+
+        ca, cert = make_ca_and_cert("mx.dane.example")
+        spki = x509.load_pem_x509_certificate(cert).public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.good = (3, 1, 1, hashlib.sha256(spki).digest())
+        self.server = SMTPServer(reactor, tls=tls_server_context(cert))
+        self.port = self.server.start()
+        self.addCleanup(self.server.stop)
+        self.zone = {}
+        self.dns = DNSServer(reactor, self.zone, signed=["_%d._tcp.mx.dane.example" % self.port])
+        dns_port = self.dns.start()
+        self.addCleanup(self.dns.stop)
+        self.pool = ConnectionPool(Clock(), size=0, total=10)
+        self.deliverer = Deliverer(reactor, self.pool, resolver=Resolver(reactor, [("127.0.0.1", dns_port)], timeout=2.0))
+        self.session = Session("client.test", port=self.port)
+
+    def tlsa(self, *records, name=None):
+        self.zone[(name or "_%d._tcp.mx.dane.example" % self.port, "tlsa")] = list(records)
+
+    def send(self, mode, mx="mx.dane.example"):
+        return self.deliverer.deliver([(mx, "127.0.0.1")], self.session, settings(tls={"mode": mode}),
+                                      "a@x.org", ["b@example.com"], DATA)
+
+    async def test_matchingRecord(self):
+        """A signed TLSA record matching the server's key: delivered over TLS, the records in the result."""
+        self.tlsa(self.good)
+        (outcome,) = await self.send("dane")
+        self.assertTrue(outcome.delivered)
+        tlsa = outcome.connection["tls"]["tlsa"]
+        self.assertEqual((tlsa["error"], tlsa["records"][0]["usage"]), (None, 3))
+
+    async def test_mismatchRefuses(self):
+        """A signed record that matches nothing: temporary dane error, nothing sent."""
+        self.tlsa((3, 1, 1, b"\0" * 32))
+        (outcome,) = await self.send("dane")
+        self.assertEqual((outcome.error["type"], outcome.error["temporary"]), ("dane", True))
+        self.assertIn("no TLSA record matched", outcome.error["message"])
+        self.assertEqual(self.server.messages, [])
+
+    async def test_unsignedOrMissing(self):
+        """Records without DNSSEC do not count: dane falls back to opportunistic TLS, dane_require refuses."""
+        self.tlsa((3, 1, 1, b"\0" * 32), name="_%d._tcp.other.dane.example" % self.port)
+        self.zone[("other.dane.example", "a")] = ["127.0.0.1"]
+        (outcome,) = await self.send("dane", mx="other.dane.example")
+        self.assertTrue(outcome.delivered)
+        self.assertTrue(outcome.connection["tls"]["started"])
+        (outcome,) = await self.send("dane_require", mx="other.dane.example")
+        self.assertEqual(outcome.error["type"], "dane")
+        self.assertEqual(len(self.server.messages), 1)
