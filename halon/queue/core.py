@@ -147,7 +147,7 @@ class Queue(service.Service):
     name = "queue"
 
     def __init__(self, reactor, spool_path, stats, resolver, config=None, clock=None, hooks=None,
-                 journal_path=None, deliverer=None, trust_root=None):
+                 journal_path=None, deliverer=None, trust_root=None, mtasts=None):
         self._reactor = reactor
         self.clock = clock or reactor
         self.spool_path = spool_path
@@ -163,6 +163,11 @@ class Queue(service.Service):
         self.suspends = Suspends(self.clock, ids, stats)
         self.policies = PolicyEngine(self.clock, ids, self.suspends, stats)
         self.delivery_file = None
+        if mtasts is None and resolver is not None:
+            from halon.mailauth.mtasts import MTASTS
+
+            mtasts = MTASTS(reactor, lambda name: resolver.query(name, "txt"))
+        self.mtasts = mtasts
         self.writer = spool.Spool(spool_path, reactor)
         self._active = deque()
         self._defer = []
@@ -491,13 +496,24 @@ class Queue(service.Service):
         overrides = decision.options or {}
         server = overrides.get("server") or connection.get("server")
         resolution = yield resolve_destination(
-            self.resolver, first.domain, server, connection.get("mx_include") or (), connection.get("mx_exclude") or ()
+            self.resolver, first.domain, server,
+            overrides.get("mx_include") or connection.get("mx_include") or (),
+            overrides.get("mx_exclude") or connection.get("mx_exclude") or (),
         )
         if resolution.error is not None:
             message_text, kind = resolution.error
             error = {"temporary": not resolution.permanent, "message": message_text, "type": "dns", "dns": kind}
             yield self._post(job, [Outcome(None, error)] * len(job.recipients), None)
             return
+        sts = None
+        if (session_conf.get("tls") or {}).get("mta_sts") and not server and self.mtasts is not None:
+            sts, refused = yield self._mta_sts(first.domain, resolution)
+            if refused is not None:
+                outcome = Outcome(None, {"temporary": True, "message": refused, "type": "tls"}, {"tls": {"mtasts": sts}})
+                yield self._post(job, [outcome] * len(job.recipients), None)
+                return
+            if sts.get("mode") == "enforce":
+                overrides = dict(overrides, tls="require_verify")
         remotemx, remoteip = resolution.hops[0]
         sourceips = (connection.get("sourceip") or {}).get("ipv4") or []
         localip = overrides.get("sourceip") or (sourceips[0] if sourceips else "")
@@ -539,7 +555,32 @@ class Queue(service.Service):
         if outcomes is None:
             self._no_room(job)
             return
+        if sts is not None:
+            for outcome in outcomes:
+                if outcome.connection is not None:
+                    outcome.connection.setdefault("tls", {})["mtasts"] = sts
         yield self._post(job, outcomes, settings)
+
+    @defer.inlineCallbacks
+    def _mta_sts(self, domain, resolution):
+        """
+        The domain's MTA-STS policy applied to C{resolution} (RFC 8461 5):
+        (what the attempt reports, the reason delivery must wait or None).
+        In enforce mode only MX hosts the policy names stay, and their
+        certificates must verify; testing mode only reports.
+        """
+        policy, error = yield self.mtasts.policy(domain)
+        sts = {"mode": policy.mode if policy is not None else "none", "error": error}
+        if policy is not None:
+            sts["id"] = policy.id
+        if policy is None or policy.mode != "enforce":
+            return sts, None
+        allowed = [hop for hop in resolution.hops if policy.mx_allowed(hop[0])]
+        if not allowed:
+            sts["error"] = "no MX host matches the policy"
+            return sts, "MTA-STS: no MX host of %s matches its policy" % (domain,)
+        resolution.hops = allowed
+        return sts, None
 
     def _hook_info(self, job, outcomes=None):
         """What the hooks get: the message, its recipients, their retry count, the attempt."""

@@ -310,3 +310,82 @@ class ConcurrencyTests(QueueTestCase):
         d = defer.Deferred()
         pool.on_room(lambda: d.called or d.callback(None))
         return d
+
+
+class MTASTSTests(QueueTestCase):
+    """session.tls.mta_sts: the recipient domain's policy, fetched over verified HTTPS, applied per attempt."""
+
+    def setUp(self):
+        from twisted.web import resource, server
+        from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
+
+        from halon.mailauth.mtasts import MTASTS
+        from tests.queue.smtpserver import make_ca_and_cert, tls_server_context, trust_root
+
+        QueueTestCase.setUp(self)
+        web_ca, web_cert = make_ca_and_cert("localhost")
+        self.policy = b"version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n"
+        test = self
+
+        class Policy(resource.Resource):
+            isLeaf = True
+
+            def render_GET(self, request):
+                request.setHeader(b"content-type", b"text/plain")
+                return test.policy
+
+        site = server.Site(Policy())
+        web = reactor.listenSSL(0, site, tls_server_context(web_cert), interface="127.0.0.1")
+        self.addCleanup(web.stopListening)
+        agent = Agent(reactor, BrowserLikePolicyForHTTPS(trustRoot=trust_root(web_ca)))
+        url = "https://localhost:%d/.well-known/mta-sts.txt?%%s" % (web.getHost().port,)
+        self.dns.zone[("_mta-sts.example.com", "txt")] = [b"v=STSv1; id=1"]
+        smtp_ca, smtp_cert = make_ca_and_cert("mx.example.com")
+        self.smtp.tls = tls_server_context(smtp_cert)
+        self.results = []
+        test_results = self.results
+
+        class Hooks:
+            def predelivery(self, info):
+                return Decision("try")
+
+            def postdelivery(self, info):
+                test_results.extend(info["outcomes"] or [])
+                return Decision("default")
+
+        self.mtasts = MTASTS(reactor, lambda name: self.resolver.query(name, "txt"), agent, url)
+        self.trust = trust_root(smtp_ca)
+        self.queue.stopService()
+        self.queue = self.make_queue(Hooks())
+
+    def config(self):
+        config = QueueTestCase.config(self)
+        config.transports["mx"][0]["session"]["tls"] = {"mode": "optional", "mta_sts": True}
+        return config
+
+    def make_queue(self, hooks=None):
+        self.stats = Stats()
+        queue = Queue(reactor, self.spool, self.stats, self.resolver, self.config(), clock=self.clock, hooks=hooks,
+                      trust_root=getattr(self, "trust", None), mtasts=getattr(self, "mtasts", None))
+        queue.startService()
+        self.addCleanup(lambda: queue.running and queue.stopService())
+        return queue
+
+    async def test_enforce(self):
+        """enforce: a listed MX gets the message over verified TLS; an MX the policy does not list waits."""
+        await self.queue_message(["a@example.com"])
+        await self.settle()
+        (outcome,) = self.results
+        self.assertTrue(outcome.delivered)
+        tls = outcome.connection["tls"]
+        self.assertEqual((tls["mtasts"]["mode"], tls["mtasts"]["id"], tls["started"]), ("enforce", "1", True))
+        self.dns.zone[("_mta-sts.example.com", "txt")] = [b"v=STSv1; id=2"]
+        self.policy = b"version: STSv1\nmode: enforce\nmx: mx.other.example\nmax_age: 86400\n"
+        self.resolver.clear()
+        await self.queue_message(["b@example.com"])
+        await self.settle()
+        self.assertEqual(self.results[1].error["type"], "tls")
+        self.assertIn("matches its policy", self.results[1].error["message"])
+        (rcpt,) = self.recipients()
+        self.assertEqual(states.NAMES[rcpt.state], "DEFER")
+        self.assertEqual(len(self.smtp.messages), 1)
