@@ -398,10 +398,15 @@ class Queue(service.Service):
 
     def _job_of(self, rcpt):
         message = rcpt.message
-        recipients = [
-            r for r in message.recipients
-            if r.state == states.ACTIVE and r.work is None and r.transportid == rcpt.transportid and r.domain == rcpt.domain
-        ]
+        if getattr(self.hooks, "per_recipient", False):
+            # Scripts see one queue entry at a time.
+            recipients = [rcpt]
+        else:
+            recipients = [
+                r for r in message.recipients
+                if r.state == states.ACTIVE and r.work is None and r.transportid == rcpt.transportid
+                and r.domain == rcpt.domain
+            ]
         job = _Job(message, recipients)
         for r in recipients:
             r.work = job
@@ -584,8 +589,9 @@ class Queue(service.Service):
 
     def _hook_info(self, job, outcomes=None):
         """What the hooks get: the message, its recipients, their retry count, the attempt."""
-        return {"message": job.message, "recipients": list(job.recipients), "outcomes": outcomes,
-                "context": job.context, "grant": job.grant}
+        job.info.update(message=job.message, recipients=list(job.recipients), outcomes=outcomes,
+                        context=job.context, grant=job.grant)
+        return job.info
 
     def _apply_metadata(self, job, decision):
         if decision.metadata:

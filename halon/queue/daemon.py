@@ -10,8 +10,10 @@ messages to), answers the queue's halonctl calls on the server's control
 socket, follows the server's configuration reloads, and starts with it,
 after the server has loaded the spool into it.
 
-The resolver follows C{resolver} of smtpd-app.yaml; the policy, suspend
-and delivery files (environment.policyconf, suspendconf, deliveryconf) are
+The resolver follows C{resolver} of smtpd-app.yaml, the pre- and
+post-delivery hooks its C{scripting.hooks} (compiled at start; a reload
+of the configuration does not recompile them); the policy, suspend and
+delivery files (environment.policyconf, suspendconf, deliveryconf) are
 read at start and by their halonctl reload commands.
 """
 
@@ -56,6 +58,10 @@ def build(reactor, startup, app, stats, control=None, hooks=None):
     """The L{Queue} of a daemon; a bad policy, suspend or delivery file raises (ConfigError or ValueError)."""
     environment = startup.get("environment") or {}
     spool_path = (environment.get("spool") or {}).get("path", "/var/spool/halon/queue")
+    if hooks is None:
+        from halon.queue import hsl
+
+        hooks = hsl.build(reactor, app, startup, stats)
     queue = Queue(reactor, spool_path, stats, resolver_of(reactor, app, stats), QueueConfig(app, startup), hooks=hooks)
     for kind in ("policy", "suspend", "delivery"):
         queue.reload_file(kind)
