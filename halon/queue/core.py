@@ -108,8 +108,6 @@ class QueueConfig:
         queues.update(startup.get("queues") or {})
         self.concurrency_total = int((queues.get("concurrency") or {}).get("total", 10000))
         self.pooling_size = int((queues.get("pooling") or {}).get("size", 1024))
-        grouping = queues.get("grouping") or {}
-        self.grouping_default = grouping.get("default", "")
         self.lists = app.get("lists") or {}
         environment = startup.get("environment") or {}
         self.policyconf = environment.get("policyconf")
@@ -174,7 +172,6 @@ class Queue(service.Service):
         self._defer_call = None
         self._parked = []
         self._running = 0
-        self._loading = 0
         self._stopping = False
         self._pump_call = None
         self._loaded = False
@@ -187,7 +184,6 @@ class Queue(service.Service):
     def _register(self, stats):
         counts = self.index.counts
         stats.gauge("queue.loader.count", lambda: len(self.index))
-        stats.gauge("queue.loader.pending", lambda: self._loading)
         stats.gauge("queue.queue.defer.size", lambda: counts[states.DEFER])
         stats.gauge("queue.queue.active.size", lambda: counts[states.ACTIVE])
         stats.gauge("queue.freeze.hold.size", lambda: counts[states.HOLD])
