@@ -164,15 +164,22 @@ class ControlTests(QueueTestCase):
         await self.queue_message(["h@example.com"], hold=True)
         await self.queue_message(["d@example.com", "ok@example.com"])
         await self.settle()
-        update = await self.queue_message(["u@example.com"], hold=True)
-        self.queue.update(Conditions(id=[update]).compile()(0), "defer", 500)
+        later = await self.queue_message(["l@example.com"], hold=True)
+        self.queue.update(Conditions(id=[later]).compile()(0), "defer", 500)
+        frozen = await self.queue_message(["u@example.com"], hold=True)
+        (rcpt,) = self.queue.index.messages[frozen].recipients
+        # What a freeze leaves behind (test_freezeFlow gets there the long way).
+        self.queue.index.set_state(rcpt, states.UPDATE)
+        self.queue.journal.record(rcpt)
         before = {r.address: (r.state, r.retry, r.next_retry) for r in self.recipients()}
         self.assertEqual(states.NAMES[before["d@example.com"][0]], "DEFER")
         await self.queue.stopService()
         self.queue = self.make_queue()
         after = {r.address: (r.state, r.retry, r.next_retry) for r in self.recipients()}
         self.assertEqual(after, before)
-        self.assertEqual(self.count("queue.freeze.hold.size"), 1)
+        self.assertEqual([states.NAMES[after[a][0]] for a in ("h@example.com", "l@example.com", "u@example.com")],
+                         ["HOLD", "DEFER", "UPDATE"])
+        self.assertEqual((self.count("queue.freeze.hold.size"), self.count("queue.freeze.update.size")), (1, 1))
 
     async def test_freezeFlow(self):
         """Working recipients are unaffected, or frozen into UPDATE with --freeze, then updatable."""
