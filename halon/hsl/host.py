@@ -14,6 +14,7 @@ I/O on the reactor and the script waits: L{Host.run_io} is the one place that
 bridges the two.
 """
 
+import copy
 import os
 import sys
 import threading
@@ -61,6 +62,17 @@ class Host:
         self.state = {}
         self._state_lock = threading.Lock()
         self._namespace = None
+
+    def with_files(self, files):
+        """
+        This host with other virtual files, sharing everything else (script
+        state, services, locks): how each running configuration of one
+        process reads its own C{scripting.files}.
+        """
+        view = copy.copy(self)
+        view.files = dict(files)
+        view._namespace = None
+        return view
 
     # -- output -------------------------------------------------------------
 

@@ -395,12 +395,15 @@ class HSLHooks(Hooks):
         C{"rcptto@domain"} -> Program chosen by the recipient's domain.
     @param pool: the server's L{ScriptPool}.
     @param host: the running configuration's L{halon.hsl.host.Host}.
+    @param time_limit: seconds one execution may run (C{scripting.timeout}),
+        or None for the pool's.
     """
 
-    def __init__(self, programs, pool, host):
+    def __init__(self, programs, pool, host, time_limit=None):
         self._programs = programs
         self._pool = pool
         self._host = host
+        self._time_limit = time_limit
 
     def has(self, phase):
         return phase in self._programs
@@ -427,7 +430,7 @@ class HSLHooks(Hooks):
             outcome.context = final.get("context")
             return outcome
 
-        d = self._pool.run(phase, execute)
+        d = self._pool.run(phase, execute, time_limit=self._time_limit)
         d.addCallbacks(self._finished, self._failed, callbackArgs=(session,), errbackArgs=(phase, session))
         return d
 
@@ -528,10 +531,12 @@ class HSLHooks(Hooks):
 class HSLHooksFactory:
     """
     Compiles a running configuration's scripts once per (configuration,
-    server) and gives each new connection its L{HSLHooks}.  One L{Host}
-    serves every server and every reload, so memory_* and cache state
-    are the process's; C{services} are registered on it (queue, smtpd,
-    resolver ... whatever the process runs).
+    server) and gives each new connection its L{HSLHooks}.  Every
+    configuration (the running one, a reload being checked, a live stage)
+    sees its own C{scripting.files} through its own view of one L{Host},
+    and all views share the process's memory_* and cache state and the
+    C{services} registered on it (queue, smtpd, resolver ... whatever the
+    process runs).
     """
 
     def __init__(self, reactor=None, services=None, startup_scripting=None):
@@ -540,13 +545,15 @@ class HSLHooksFactory:
         # smtpd.yaml's scripting (rootpath, ffi): where scripts may read, what they may load.
         self.startup_scripting = startup_scripting or {}
         self._host = None
-        self._host_app = None
+        self._view = (None, None)
 
     def host_for(self, app):
         """
-        The process's one Host, with the virtual files of C{app}: a reload
-        changes the files scripts see, never the memory_* and cache state
-        they share.
+        The process's Host as C{app} sees it: with C{app}'s virtual files,
+        and the memory_* and cache state every configuration shares.  A
+        view of its own, so that preparing a configuration (which may yet
+        be refused, or be a live stage) never changes the files the
+        running one reads.
         """
         if self._host is None:
             from halon.hsl.host import Host
@@ -559,17 +566,17 @@ class HSLHooksFactory:
                 syslog=_syslog,
             )
             self._host.services = self.services
-        if self._host_app is not app:
-            self._host.files = _virtual_files(app)
-            self._host_app = app
-        return self._host
+        if self._view[0] is not app:
+            self._view = (app, self._host.with_files(_virtual_files(app)))
+        return self._view[1]
 
     def __call__(self, app, app_server, index, pool):
         host = self.host_for(app)
         programs = compile_server(app, app_server, index, host)
+        time_limit = app.get("scripting", {}).get("timeout")
 
         def hooks(session):
-            return HSLHooks(programs, pool, host)
+            return HSLHooks(programs, pool, host, time_limit)
 
         return hooks
 

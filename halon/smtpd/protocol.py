@@ -96,7 +96,9 @@ class SMTPServerProtocol(smtp.ESMTP):
     def connectionMade(self):
         peer, local = self.transport.getPeer(), self.transport.getHost()
         self.session = self.server.new_session(peer, local)
-        self.hooks = self.server.hooks_for(self.session)
+        self.settings, self.hooks = self.server.configuration_for(self.session)
+        self.host = self.settings.hostname
+        self._max_line = self.settings.max_line_length
         refused = self.server.limiter.acquire(self.session.remoteip)
         if refused is not None:
             reply = R.TOO_MANY_CONNECTIONS if refused == "total" else R.TOO_MANY_FROM_IP

@@ -5,7 +5,8 @@ The bounded thread pool a virtual server runs its hook scripts on
 script, with the counters C{halonctl process-stats} shows for it:
 C{servers[N].scripts.<phase>.pending/running/finished}.
 
-Every execution has a time limit.  When it passes, the execution's
+Every execution has a time limit: the pool's, or the one its caller
+gives (a running configuration's C{scripting.timeout}).  When it passes, the execution's
 Deferred fails with L{ScriptTimeout} at once (the hook answers as on a
 script error) and L{ScriptTimeout} is raised inside the worker thread with
 C{PyThreadState_SetAsyncExc}, which stops a script looping in Python code
@@ -38,9 +39,10 @@ def _interrupt(thread_id, exception):
 
 
 class _Execution:
-    __slots__ = ("lock", "thread_id", "done", "interrupted", "timer")
+    __slots__ = ("lock", "thread_id", "done", "interrupted", "timer", "limit")
 
-    def __init__(self):
+    def __init__(self, limit):
+        self.limit = limit
         self.lock = threading.Lock()
         self.thread_id = None
         self.done = False
@@ -98,17 +100,18 @@ class ScriptPool:
         for _ in threads:
             self._jobs.put(None)
 
-    def run(self, phase, function, *args):
+    def run(self, phase, function, *args, time_limit=None):
         """
         Call C{function(*args)} on a worker; a Deferred with its result, or
-        its exception, or L{ScriptTimeout} once the time limit passed.
+        its exception, or L{ScriptTimeout} once the time limit (C{time_limit}
+        seconds, else the pool's) passed.
         """
         pending, running, finished = self.counters(phase)
         pending.increment()
-        execution = _Execution()
+        execution = _Execution(self.time_limit if time_limit is None else time_limit)
         d = defer.Deferred()
-        if self.time_limit is not None:
-            execution.timer = self._reactor.callLater(self.time_limit, self._expire, execution, d)
+        if execution.limit is not None:
+            execution.timer = self._reactor.callLater(execution.limit, self._expire, execution, d)
         self._jobs.put((execution, d, phase, function, args))
         if self._idle == 0 and len(self._threads) < self.size:
             thread = threading.Thread(target=self._worker, name="%s-%d" % (self._name, len(self._threads)), daemon=True)
@@ -173,7 +176,7 @@ class ScriptPool:
             if execution.thread_id is not None:
                 _interrupt(execution.thread_id, ScriptTimeout)
         if not d.called:
-            d.errback(ScriptTimeout("the script ran past its time limit of %g s" % (self.time_limit,)))
+            d.errback(_timeout(execution))
 
     def _deliver(self, execution, d, ok, result):
         if execution.timer is not None and execution.timer.active():
@@ -185,4 +188,8 @@ class ScriptPool:
         elif isinstance(result, BaseException):
             d.errback(result)
         else:
-            d.errback(ScriptTimeout("the script ran past its time limit of %g s" % (self.time_limit,)))
+            d.errback(_timeout(execution))
+
+
+def _timeout(execution):
+    return ScriptTimeout("the script ran past its time limit of %g s" % (execution.limit,))

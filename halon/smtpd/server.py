@@ -64,6 +64,9 @@ class SMTPServer(protocol.ServerFactory):
         self.limiter = ConnectionLimiter(settings.max_connections, settings.max_connections_per_ip)
         self.proxy_networks = Networks(settings.proxy_networks)
         self.connections = set()
+        # C{stage(session)} -> (settings, hooks) of a live stage that takes
+        # the new connection, or None (L{halon.smtpd.livestage}).
+        self.stage = None
 
     def update(self, settings, hooks=None):
         """A reloaded configuration: new connections get these settings (and hooks)."""
@@ -82,8 +85,12 @@ class SMTPServer(protocol.ServerFactory):
     def new_session(self, peer, local):
         return Session(self.settings.serverid, _ip(peer), getattr(peer, "port", 0), _ip(local), getattr(local, "port", 0))
 
-    def hooks_for(self, session):
-        return self._hooks(session)
+    def configuration_for(self, session):
+        """The settings and hooks a new connection keeps for its life: a live stage's, or the running ones."""
+        staged = self.stage(session) if self.stage is not None else None
+        if staged is not None:
+            return staged
+        return self.settings, self._hooks(session)
 
     def lookup_ptr(self, ip):
         if self._ptr is None:

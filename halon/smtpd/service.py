@@ -13,7 +13,8 @@ the spool is loaded into the queue, and connections are served.
 The running configuration is a L{halon.config.Reloadable}: L{reload}
 checks the file again, prepares it (TLS keys, hooks) and swaps it in only
 when all of that worked; connections keep the configuration they started
-with.
+with.  A live stage (L{halon.smtpd.livestage}) is prepared the same way
+and serves the new connections it takes.
 """
 
 import grp
@@ -33,6 +34,7 @@ from halon.config.errors import ConfigError, Problem
 from halon.config.reload import Reloadable
 from halon.queue import MemoryQueue
 from halon.queue.spool import Spool
+from halon.smtpd.livestage import LiveStages
 from halon.smtpd.server import Committer, SMTPServer
 from halon.smtpd.settings import ServerSettings
 from halon.smtpd.tls import ServerTLS, TLSError, load_pki
@@ -72,12 +74,14 @@ class SMTPDService(service.MultiService):
         pool)} -> callable C{(session) -> Hooks} for one server; None for
         the built-in policy.
     @param sink: the queue (L{halon.queue.QueueSink}); in-memory when None.
-    @param output: where start-up lines also go before logging is set up.
+    @param clock: the live stage's time (default: the reactor).
     """
 
     name = "smtpd"
 
-    def __init__(self, reactor, startup, load_app, stats, hooks_factory=None, sink=None, ptr=None, spool_sync=None):
+    def __init__(
+        self, reactor, startup, load_app, stats, hooks_factory=None, sink=None, ptr=None, spool_sync=None, clock=None
+    ):
         service.MultiService.__init__(self)
         self._reactor = reactor
         self.startup = startup
@@ -94,12 +98,14 @@ class SMTPDService(service.MultiService):
         self.ports = []
         self._startup_servers = [s for s in startup.get("servers", []) if s.get("type", "smtp") == "smtp"]
         self.app = Reloadable(load_app, prepare=self._prepare, on_change=self._changed)
+        self.livestage = LiveStages(clock or reactor, self._load_staged, self._prepare)
         for index, entry in enumerate(self._startup_servers):
             settings = self.app.prepared.settings.get(entry["id"])
             if settings is None:
                 continue
             server = SMTPServer(settings, self._hooks_of(entry["id"]), self.committer, reactor, ptr)
             server.index = index
+            server.stage = self.livestage.choose
             self.servers.append(server)
             self._register(index, server)
         stats.gauge("process.pid", os.getpid)
@@ -149,6 +155,14 @@ class SMTPDService(service.MultiService):
         if problems:
             raise ConfigError(problems)
         return Prepared(app, settings, hooks)
+
+    def _load_staged(self, text, name):
+        """A live stage's smtpd-app.yaml text, checked as the file is; relative paths from the file's folder."""
+        from halon.config.loader import parse_running
+
+        appconf = self.startup.get("environment", {}).get("appconf")
+        base_dir = os.path.dirname(os.path.abspath(appconf)) if appconf else None
+        return parse_running("smtpd-app", text, name=name, base_dir=base_dir, startup=self.startup)
 
     def _changed(self, new, old):
         for server in self.servers:
@@ -260,6 +274,7 @@ class SMTPDService(service.MultiService):
     def stopService(self):
         yield defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in self.ports])
         self.ports = []
+        self.livestage.stop()
         for server in self.servers:
             server.shutdown()
         yield service.MultiService.stopService(self)

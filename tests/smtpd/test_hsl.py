@@ -132,7 +132,8 @@ class HSLHookTests(unittest.TestCase):
             HSLHooksFactory(reactor)(app, app_server, 0, None)
         self.assertIn("no eod hook with id nothere", str(caught.exception))
 
-    def test_one_host_across_reloads_with_the_new_files(self):
+    def test_one_host_state_across_configurations_each_with_its_files(self):
+        """A reload (or live stage) reads its own files; the running one keeps its own; memory is shared."""
         factory = HSLHooksFactory(reactor)
         first, app_server = app_with(rcptto="Accept();")
         first["scripting"]["files"] = [{"id": "list.txt", "data": "one"}]
@@ -140,6 +141,8 @@ class HSLHookTests(unittest.TestCase):
         second["scripting"]["files"] = [{"id": "list.txt", "data": "two"}]
         host = factory.host_for(first)
         host.shared_state("memory", dict)["kept"] = True
-        self.assertIs(factory.host_for(second), host)
-        self.assertEqual(host.read_file("list.txt"), b"two")
-        self.assertTrue(host.shared_state("memory", dict)["kept"])
+        other = factory.host_for(second)
+        self.assertEqual(other.read_file("list.txt"), b"two")
+        self.assertEqual(host.read_file("list.txt"), b"one")
+        self.assertTrue(other.shared_state("memory", dict)["kept"])
+        self.assertIs(other.cache_store(), host.cache_store())
