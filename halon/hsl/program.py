@@ -11,6 +11,7 @@ import itertools
 import os
 import re
 import threading
+import weakref
 
 from halon.hsl import runtime
 from halon.hsl.compiler import LINE_BASE, Compiler
@@ -206,11 +207,26 @@ def _to_code(unit):
 # -- programs -------------------------------------------------------------------
 
 
+# Host -> the globals every execution on it starts from.  Keyed on the host
+# object itself: hosts that share script state (Host.with_files) still bind
+# their own functions.
+_HOST_GLOBALS = weakref.WeakKeyDictionary()
+_host_globals_lock = threading.Lock()
+
+
 def _host_globals(host):
     """The part of a program's globals that is the same for every execution on C{host}."""
-    state = host.state.get("hsl.globals")
+    state = _HOST_GLOBALS.get(host)
     if state is not None:
         return state
+    with _host_globals_lock:
+        state = _HOST_GLOBALS.get(host)
+        if state is None:
+            state = _HOST_GLOBALS[host] = _make_host_globals(host)
+    return state
+
+
+def _make_host_globals(host):
     g = {"R_" + name: value for name, value in runtime.HELPERS.items()}
     for name, value in host.namespace().items():
         g["B_" + name] = value
@@ -229,7 +245,6 @@ def _host_globals(host):
     g["R_export_var"] = _export_var
     g["R_export_function"] = _export_function
     g["R_export_class"] = _export_class
-    host.state["hsl.globals"] = g
     return g
 
 
