@@ -72,17 +72,21 @@ scripting:
     eod:
       - id: eod
         data: |
-          foreach ($transaction["recipients"] as $r)
-            $arguments["mail"]->queue($transaction["senderaddress"], $r["address"], $r["transportid"]);
-          Accept(["reason" => "queued by {name}"]);
+          {eod}
 """
 
+QUEUE_ALL = (
+    'foreach ($transaction["recipients"] as $r) '
+    '$arguments["mail"]->queue($transaction["senderaddress"], $r["address"], $r["transportid"]); '
+    'Accept(["reason" => "queued by %s"]);'
+)
 
-def app_yaml(name, rcpt=None, timeout=30, greeting=None):
-    """A running configuration whose banner and replies name it (C{name})."""
+
+def app_yaml(name, rcpt=None, timeout=30, greeting=None, eod=None):
+    """A running configuration whose banner and replies name it (C{name}); hooks are one line each."""
     servers = "".join(SERVER.format(id=i, greeting=greeting or "ESMTP " + name) for i in ("default", "other"))
     rcpt = rcpt or 'Accept(["reason" => "%s config"]);' % (name,)
-    return APP.format(servers=servers, rcpt=rcpt, timeout=timeout, name=name)
+    return APP.format(servers=servers, rcpt=rcpt, eod=eod or QUEUE_ALL % (name,), timeout=timeout)
 
 
 def start_smtpd(testcase, app, clock=None):
