@@ -140,10 +140,21 @@ class DKIMService:
         return out
 
 
+def script_services(reactor, resolver, pki=None, timeout=5.0):
+    """
+    The "resolver", "spf" and "dkim" services scripts call, on C{resolver}
+    (anything with C{query(name, rrtype, timeout)} returning a Deferred: the
+    process's cached resolver, so scripts and MX lookups share one cache).
+    """
+    lookup = BlockingLookup(reactor, resolver)
+    return {
+        "resolver": DNSFunctions(reactor, lookup),
+        "spf": SPFService(lookup, timeout),
+        "dkim": DKIMService(lookup, pki, timeout),
+    }
+
+
 def install(host, reactor, servers=None, pki=None, timeout=5.0):
-    """Register "resolver", "spf" and "dkim" on C{host}; returns the lookup they share."""
-    lookup = BlockingLookup(reactor, StubResolver(reactor, servers, timeout))
-    host.services.setdefault("resolver", DNSFunctions(reactor, lookup))
-    host.services.setdefault("spf", SPFService(lookup, timeout))
-    host.services.setdefault("dkim", DKIMService(lookup, pki, timeout))
-    return lookup
+    """Register the script services on C{host} with a resolver of their own (hsh, tests)."""
+    for name, value in script_services(reactor, StubResolver(reactor, servers, timeout), pki, timeout).items():
+        host.services.setdefault(name, value)

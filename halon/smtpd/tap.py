@@ -75,7 +75,38 @@ def build(reactor, startup, load_app, stats, sink=None):
     control = control_service(reactor, startup, smtpd, stats)
     if control is not None:
         control.setServiceParent(smtpd)
+    if sink is None:
+        from halon.queue import daemon
+
+        queue = daemon.attach(reactor, smtpd, startup, stats)
+        if hooks is not None:
+            hooks.services.update(_mailauth_services(reactor, queue.resolver, smtpd.app.prepared.app))
+    if hooks is not None and control is not None:
+        _script_state_handlers(control, hooks, smtpd)
     return smtpd
+
+
+def _mailauth_services(reactor, resolver, app):
+    """dns_query, spf_query and DKIM for hooks, on the queue's cached resolver; DKIM keys from pki.private."""
+    from OpenSSL import crypto
+
+    from halon.mailauth.service import script_services
+    from halon.smtpd.tls import load_pki
+
+    keys = {ident: crypto.dump_privatekey(crypto.FILETYPE_PEM, key) for ident, (_, key) in load_pki(app).items()}
+    return script_services(reactor, resolver, keys)
+
+
+def _script_state_handlers(control, hooks, smtpd):
+    """halonctl hsl memory and hsl cache on the running configuration's script host."""
+    from halon.control import handlers
+    from halon.hsl.stdlib.memory import memory_of
+
+    def host():
+        return hooks.host_for(smtpd.app.prepared.app)
+
+    for name, handler in dict(handlers.memory(lambda: memory_of(host())), **handlers.cache(host)).items():
+        control.register(name, handler)
 
 
 def hooks_factory(reactor):

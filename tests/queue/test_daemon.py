@@ -16,7 +16,6 @@ from twisted.internet import reactor, task, threads, utils
 from twisted.trial import unittest
 
 from halon.config import embedded
-from halon.queue import daemon
 from halon.smtpd import tap
 from halon.stats import Stats
 
@@ -67,7 +66,7 @@ class EndToEndTests(unittest.TestCase):
         startup, load_app = tap.load(self.config)
         stats = Stats()
         smtpd = tap.build(reactor, startup, load_app, stats)
-        self.queue = daemon.attach(reactor, smtpd, startup, stats)
+        self.queue = smtpd.getServiceNamed("queue")
         smtpd.privilegedStartService()
         smtpd.startService()
         self.addCleanup(smtpd.stopService)

@@ -140,8 +140,17 @@ class TwistdTests(unittest.TestCase):
         self.assertIn(b"smtpd: Could not load configuration: ", process.output)
         self.assertIn(b"smtpd.yaml: bogus", process.output)
 
+    def suspend_deliveries(self):
+        """Keep every message in the spool: the queue would otherwise deliver (and remove) them."""
+        path = os.path.join(os.path.dirname(self.config), "smtpd-suspend.yaml")
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("suspends: []", "suspends:\n  - {}"))
+
     @defer.inlineCallbacks
     def test_kill_during_a_burst_loses_nothing_acknowledged(self):
+        self.suspend_deliveries()
         process = self.start()
         port = yield process.listening
         acknowledged = []
