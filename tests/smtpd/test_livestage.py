@@ -64,6 +64,9 @@ servers:
       - id: mx
 scripting:
   timeout: {timeout}
+  files:
+    - id: name.txt
+      data: {name}
   hooks:
     rcptto:
       - id: rcpt
@@ -86,7 +89,7 @@ def app_yaml(name, rcpt=None, timeout=30, greeting=None, eod=None):
     """A running configuration whose banner and replies name it (C{name}); hooks are one line each."""
     servers = "".join(SERVER.format(id=i, greeting=greeting or "ESMTP " + name) for i in ("default", "other"))
     rcpt = rcpt or 'Accept(["reason" => "%s config"]);' % (name,)
-    return APP.format(servers=servers, rcpt=rcpt, eod=eod or QUEUE_ALL % (name,), timeout=timeout)
+    return APP.format(servers=servers, rcpt=rcpt, eod=eod or QUEUE_ALL % (name,), timeout=timeout, name=name)
 
 
 def start_smtpd(testcase, app, clock=None):
@@ -271,6 +274,22 @@ class LiveStageEndToEndTests(unittest.TestCase):
         self.assertEqual(await self.ctl("config", "reload"), ("", "", 0))
         self.assertEqual(await self.session(), ("220 mx.test ESMTP reloaded", "250 2.1.5 reloaded config"))
         self.assertEqual(await self.session(port_of(self.smtpd, "other")), ("220 mx.test ESMTP green", "250 2.1.5 green config"))
+
+
+    async def test_each_configuration_reads_its_own_files(self):
+        """scripting.files of the staged configuration for its connections, the live one's for the others."""
+        read = 'Accept(["reason" => "read " . File::read("name.txt")]);'
+        with open(os.path.join(self.smtpd.folder, "smtpd-app.yaml"), "w") as f:
+            f.write(app_yaml("live", rcpt=read))
+        self.assertEqual(await self.ctl("config", "reload"), ("", "", 0))
+        out, err, code = await halonctl_stdin(
+            app_yaml("green", rcpt=read),
+            "config", "livestage", "start", "--id", "t6", "--file", "/dev/stdin", "--serverid", "other", "--socket", self.socket,
+        )  # fmt: skip
+        self.assertEqual((out, err, code), ("", "", 0))
+        for _ in range(2):
+            self.assertEqual((await self.session())[1], "250 2.1.5 read live")
+            self.assertEqual((await self.session(port_of(self.smtpd, "other")))[1], "250 2.1.5 read green")
 
 
 class _Prepared:
