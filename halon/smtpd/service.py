@@ -88,6 +88,7 @@ class SMTPDService(service.MultiService):
         self.stats = stats
         self._hooks_factory = hooks_factory
         self._ptr = ptr
+        self._umask_before = None
         self.started = time.time()
         environment = startup.get("environment", {})
         self.spool = Spool(environment.get("spool", {}).get("path", "/var/spool/halon/queue"), reactor, spool_sync)
@@ -203,7 +204,7 @@ class SMTPDService(service.MultiService):
 
     def privilegedStartService(self):
         environment = self.startup.get("environment", {})
-        os.umask(_mode(environment.get("umask"), 0o027))
+        self._umask_before = os.umask(_mode(environment.get("umask"), 0o027))
         nofile = environment.get("rlimit", {}).get("nofile")
         if nofile:
             _raise_nofile(nofile)
@@ -281,6 +282,10 @@ class SMTPDService(service.MultiService):
         yield self.spool.stop()
         for pool in self.pools.values():
             pool.stop()
+        if self._umask_before is not None:
+            # The process may go on (twistd halon stops daemons one by one; tests run many).
+            os.umask(self._umask_before)
+            self._umask_before = None
 
 
 def _reason(error):
