@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.smtpd.test_scriptpool -*-
+# -*- test-case-name: tests.smtpd.test_timeout -*-
 """
 The bounded thread pool a virtual server runs its hook scripts on
 (C{servers[].threads.script}), so that the reactor never waits for a
@@ -6,11 +6,11 @@ script, with the counters C{halonctl process-stats} shows for it:
 C{servers[N].scripts.<phase>.pending/running/finished}.
 
 Every execution has a time limit: the pool's, or the one its caller
-gives (a running configuration's C{scripting.timeout}).  When it passes, the execution's
-Deferred fails with L{ScriptTimeout} at once (the hook answers as on a
-script error) and L{ScriptTimeout} is raised inside the worker thread with
-C{PyThreadState_SetAsyncExc}, which stops a script looping in Python code
-at its next bytecode.  A script blocked inside a C call (a sleep, a lock)
+gives (a running configuration's C{scripting.timeout}).  When it passes,
+the execution's Deferred fails with L{ScriptTimeout} at once (the hook
+answers as on a script error) and L{ScriptTimeout} is raised inside the
+worker thread with C{PyThreadState_SetAsyncExc}, which stops a script
+looping in Python code at its next bytecode.  A script blocked inside a C call (a sleep, a lock)
 is stopped when that call returns; its thread is busy until then.
 """
 
