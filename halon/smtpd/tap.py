@@ -78,7 +78,13 @@ def build(reactor, startup, load_app, stats, sink=None):
     if sink is None:
         from halon.queue import daemon
 
-        queue = daemon.attach(reactor, smtpd, startup, stats)
+        queue_hooks = None
+        if hooks is not None:
+            from halon.queue import hsl as queue_hsl
+
+            # The delivery hooks see the same services as smtpd's (rate, http, dns ...).
+            queue_hooks = queue_hsl.build(reactor, smtpd.app.prepared.app, startup, stats, services=hooks.services)
+        queue = daemon.attach(reactor, smtpd, startup, stats, hooks=queue_hooks)
         if hooks is not None:
             hooks.services.update(_mailauth_services(reactor, queue.resolver, smtpd.app.prepared.app))
     if hooks is not None and control is not None:

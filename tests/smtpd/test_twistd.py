@@ -55,6 +55,7 @@ class TwistdTests(unittest.TestCase):
         self.config = embedded.write_default(self.workdir)
         self.spool = os.path.join(self.workdir, "var", "spool", "halon", "queue")
         self.set_port(0)
+        self.suspend_deliveries()
 
     def set_port(self, port):
         with open(self.config) as f:
@@ -150,7 +151,6 @@ class TwistdTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_kill_during_a_burst_loses_nothing_acknowledged(self):
-        self.suspend_deliveries()
         process = self.start()
         port = yield process.listening
         acknowledged = []
