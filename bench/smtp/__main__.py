@@ -65,6 +65,12 @@ def write_config(workdir, port):
         text = text.replace("  umask:", "  rlimit:\n    nofile: 20000\n  umask:")
     with open(path, "w") as f:
         f.write(text)
+    # Postfix discards; our queue keeps the messages spooled instead of delivering them.
+    suspend = os.path.join(workdir, "etc", "halon", "smtpd-suspend.yaml")
+    with open(suspend) as f:
+        text = f.read()
+    with open(suspend, "w") as f:
+        f.write(text.replace("suspends: []", "suspends:\n  - {}"))
     app = os.path.join(workdir, "etc", "halon", "smtpd-app.yaml")
     hooks = "\n".join(
         "    %s:\n      - id: bench\n        data: |\n%s" % (phase, indent(script, 10)) for phase, script in SCRIPTS.items()
