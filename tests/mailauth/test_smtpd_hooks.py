@@ -80,3 +80,4 @@ class HookServicesTests(unittest.TestCase):
         self.assertIn("hooks", listing)
         self.assertIn("dns_query", listing)
         self.assertEqual((await self.halonctl("hsl", "cache", "clear", "--function", "dns_query")).strip(), "1 buckets cleared")
+        await self.halonctl("resolver", "clear")
