@@ -25,6 +25,7 @@ def main(argv):
     for name in names:
         print("== bench/%s" % (name,), flush=True)
         importlib.invalidate_caches()
+        sys.argv = ["bench/" + name]  # each benchmark parses its own arguments, none from here
         try:
             runpy.run_module("bench." + name, run_name="__main__")
         except SystemExit as e:
