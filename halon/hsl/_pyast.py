@@ -34,3 +34,8 @@ def _assign(id, value):
 
 def _truthy(expr):
     return _r("truthy", expr)
+
+
+def _class_of(expr):
+    """C{expr.__class__}: the type test the fast paths use (cheaper than a call to type())."""
+    return py.Attribute(value=expr, attr="__class__", ctx=py.Load())

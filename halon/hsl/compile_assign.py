@@ -8,7 +8,7 @@ takes private copies down the path and stores each back up.
 import ast as py
 
 from halon.hsl import ast
-from halon.hsl._pyast import _assign, _call, _const, _name, _r, _store
+from halon.hsl._pyast import _assign, _class_of, _const, _name, _r, _store
 from halon.hsl.compile_expr import _FRESH
 
 
@@ -30,7 +30,7 @@ class AssignmentCompiler:
         temp = self.temp()
         return py.IfExp(
             test=py.Compare(
-                left=_call("type", py.NamedExpr(target=_store(temp), value=value)), ops=[py.Is()], comparators=[_name("R_HSLArray")]
+                left=_class_of(py.NamedExpr(target=_store(temp), value=value)), ops=[py.Is()], comparators=[_name("R_HSLArray")]
             ),
             body=_r("share", _name(temp)),
             orelse=_name(temp),

@@ -8,7 +8,7 @@ semantics differ from Python's become calls into L{halon.hsl.runtime}
 import ast as py
 
 from halon.hsl import ast
-from halon.hsl._pyast import _assign, _call, _const, _name, _r, _store, _truthy
+from halon.hsl._pyast import _class_of, _assign, _call, _const, _name, _r, _store, _truthy
 
 
 _BINARY = {
@@ -339,7 +339,7 @@ class ExpressionCompiler:
         if not checks:
             return helper
         typed = [
-            _call("type", value if temp is None else py.NamedExpr(target=_store(temp), value=value)) for temp, value in checks
+            _class_of(value if temp is None else py.NamedExpr(target=_store(temp), value=value)) for temp, value in checks
         ]
         test = py.Compare(left=typed[0], ops=[py.Is()] * len(typed), comparators=typed[1:] + [_name(kind.__name__)])
         return py.IfExp(test=test, body=make(*operands), orelse=helper)
