@@ -17,7 +17,7 @@ loop is safe.  Map and Set themselves iterate like their iterators.
 
 from halon.hsl.stdlib import core
 from halon.hsl.stdlib._check import fail, keep
-from halon.hsl.values import HSLArray, HSLObject, HSLResource, is_function, to_bytes, to_number, type_name
+from halon.hsl.values import HSLArray, HSLObject, HSLResource, is_function, to_bytes, type_name
 
 __all__ = ["Map", "Set", "Iterator", "plus"]
 
@@ -45,25 +45,10 @@ def _type_arg(cls, value, allowed, what):
 
 
 def plus(a, b):
-    """
-    HSL's + for Map->merge(): numbers add; arrays merge (string keys of the
-    right replace, integer-keyed values of the right are appended); a
-    non-array added to an array is appended.
-    """
-    if type(a) is HSLArray:
-        result = a.copy()
-        if type(b) is HSLArray:
-            for k, v in b.items():
-                if type(k) is float:
-                    result.append(keep(v))
-                else:
-                    result.set(k, keep(v))
-        else:
-            result.append(keep(b))
-        return result
-    if type(b) is HSLArray:
-        fail("merge", "cannot add an array to a %s", type_name(a))
-    return to_number(a) + to_number(b)
+    """HSL's + for Map->merge(): the language's own operator."""
+    from halon.hsl.runtime import add
+
+    return add(a, b)
 
 
 class Iterator(HSLObject):
