@@ -5,7 +5,8 @@ or a log shipper indexes as event fields, so the JSON observer keeps them
 as they are and the text line shows them in a fixed order:
 
     received  queueid, transaction, sender, recipients, size, serverid, remoteip
-    delivery  queueid, sender, recipient, action, reply, remotemx, remoteip, retry
+    delivery  queueid, sender, recipient, action, reply, remotemx, remoteip, retry,
+              tls (protocol, cipher, dane, mta_sts) when the connection had TLS
 
 C{action} is what happened to the recipient: RECEIVED, DELIVER (done),
 QUEUE (retry later), BOUNCE (failed, the sender is told) or DELETE.
@@ -39,13 +40,17 @@ def received(message, logger=log):
     )
 
 
-def delivery(queueid, sender, recipient, action, reply, remotemx=None, remoteip=None, retry=0, logger=log):
-    """Log one delivery attempt of one recipient (C{queueid} is C{uuid:N})."""
+def delivery(queueid, sender, recipient, action, reply, remotemx=None, remoteip=None, retry=0, logger=log, tls=None):
+    """
+    Log one delivery attempt of one recipient (C{queueid} is C{uuid:N}).
+    C{tls} is the attempt's connection TLS record (protocol, and the DANE
+    and MTA-STS verdicts when the transport asked for them).
+    """
     if action not in ACTIONS:
         raise ValueError("action must be one of %s" % (", ".join(ACTIONS),))
     logger.emit(
         ACTIONS[action],
-        "{queueid} {action} from <{sender}> to <{recipient}> via {remotemx} [{remoteip}] retry={retry}: {reply}",
+        "{queueid} {action} from <{sender}> to <{recipient}> via {remotemx} [{remoteip}] retry={retry}{log_tls_text}: {reply}",
         queueid=queueid,
         sender=sender,
         recipient=recipient,
@@ -54,4 +59,32 @@ def delivery(queueid, sender, recipient, action, reply, remotemx=None, remoteip=
         remotemx=remotemx or "-",
         remoteip=remoteip or "-",
         retry=retry,
+        tls=_tls_fields(tls),
+        log_tls_text=_tls_text(tls),  # log_: shown in the text line, not a field of its own
     )
+
+
+def _tls_fields(tls):
+    """The TLS record without what does not belong in a log (certificates)."""
+    if not tls:
+        return None
+    fields = {k: tls[k] for k in ("protocol", "cipher") if tls.get(k)}
+    tlsa = tls.get("tlsa")
+    if tlsa is not None:
+        fields["dane"] = "pass" if tlsa.get("error") is None else "fail: %s" % (tlsa["error"],)
+    sts = tls.get("mtasts")
+    if isinstance(sts, dict) and sts.get("mode"):
+        fields["mta_sts"] = sts["mode"]
+    return fields
+
+
+def _tls_text(tls):
+    fields = _tls_fields(tls)
+    if not fields:
+        return ""
+    parts = [" tls=%s" % (fields.get("protocol") or "yes",)]
+    if "dane" in fields:
+        parts.append(" dane=%s" % (fields["dane"],))
+    if "mta_sts" in fields:
+        parts.append(" mta-sts=%s" % (fields["mta_sts"],))
+    return "".join(parts)

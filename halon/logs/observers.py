@@ -63,6 +63,9 @@ def _plain(value, depth=0):
     if isinstance(value, (list, tuple)) and depth < 2:
         items = [_plain(v, depth + 1) for v in value]
         return _NOT_PLAIN if any(v is _NOT_PLAIN for v in items) else items
+    if isinstance(value, dict) and depth < 2:
+        items = {str(k): _plain(v, depth + 1) for k, v in value.items()}
+        return _NOT_PLAIN if any(v is _NOT_PLAIN for v in items.values()) else items
     return _NOT_PLAIN
 
 

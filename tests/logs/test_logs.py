@@ -184,6 +184,22 @@ class MailLineTests(unittest.TestCase):
         )
         self.assertRaises(ValueError, mail.delivery, "x", "a", "b", "SENT", "250", logger=self.log)
 
+    def test_deliveryTLS(self):
+        """The attempt's TLS, DANE and MTA-STS verdicts are on the line and in the fields; certificates are not."""
+        tls = {"started": True, "protocol": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "chain": [b"DER"],
+               "tlsa": {"records": [], "error": None}, "mtasts": {"mode": "enforce", "mx": ["mx.example.org"]}}
+        mail.delivery("q:0", "a@example.com", "b@example.org", "DELIVER", "250 ok", "mx.example.org", "192.0.2.7", 0, self.log, tls=tls)
+        mail.delivery("q:1", "a@example.com", "b@example.org", "QUEUE", "451 DANE", "mx.example.org", "192.0.2.7", 0, self.log,
+                      tls={"protocol": "TLSv1.2", "tlsa": {"error": "no TLSA record matches"}})
+        first, second = self.records()
+        self.assertEqual(
+            first["message"],
+            "q:0 DELIVER from <a@example.com> to <b@example.org> via mx.example.org [192.0.2.7] retry=0"
+            " tls=TLSv1.3 dane=pass mta-sts=enforce: 250 ok",
+        )
+        self.assertEqual(first["tls"], {"protocol": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "dane": "pass", "mta_sts": "enforce"})
+        self.assertIn("dane=fail: no TLSA record matches", second["message"])
+
     def test_bytesThatAreNotUTF8(self):
         """An address with bytes that are not UTF-8 (kept as surrogates) still gives one valid JSON line and a syslog line."""
         sender = b"caf\xe9@example.com".decode("utf-8", "surrogateescape")
