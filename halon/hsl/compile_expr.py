@@ -114,9 +114,6 @@ class ExpressionCompiler:
         return _name(self.scope.var(node.name))
 
     def e_ArrayLit(self, node):
-        if all(item.key is None and not item.spread for item in node.items):
-            values = [self.stored(item.value) for item in node.items]
-            return _call(py.Attribute(value=_name("R_HSLArray"), attr="from_list", ctx=py.Load()), py.List(elts=values, ctx=py.Load()))
         literal = self.constant_keys(node)
         if literal is not None:
             keys, next_index = literal

@@ -44,6 +44,9 @@ __all__ = [
 
 _INT_KEY = re.compile(rb"\A(?:0|-?[1-9][0-9]*)\Z")
 
+# The keys of short list-like arrays, made once.
+_INDEXES = tuple(float(i) for i in range(256))
+
 
 def norm_key(key):
     """
@@ -97,8 +100,9 @@ class HSLArray:
     def from_list(cls, values):
         """A list-like array 0..n-1 from a Python sequence (values as given)."""
         a = cls.__new__(cls)
-        a._d = dict(zip(map(float, range(len(values))), values))
-        a._next = float(len(values))
+        n = len(values)
+        a._d = dict(zip(_INDEXES if n <= len(_INDEXES) else map(float, range(n)), values))
+        a._next = float(n)
         a.shared = False
         return a
 

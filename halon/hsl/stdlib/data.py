@@ -50,9 +50,11 @@ def to_python(value):
         return value
     if t is HSLArray:
         if value.is_list():
-            return [to_python(v) for v in value.values()]
+            return [v.decode("utf-8") if type(v) is bytes else to_python(v) for v in value.values()]
         return {
-            (k.decode("utf-8") if type(k) is bytes else format_number(k).decode("ascii")): to_python(v)
+            (k.decode("utf-8") if type(k) is bytes else format_number(k).decode("ascii")): (
+                v.decode("utf-8") if type(v) is bytes else to_python(v)
+            )
             for k, v in value.items()
         }
     if t is int:
@@ -72,9 +74,17 @@ def from_python(value):
     if t is int:
         return float(value)
     if t is list or t is tuple:
-        return HSLArray.from_list([from_python(v) for v in value])
+        return HSLArray.from_list([v.encode("utf-8", "surrogatepass") if type(v) is str else from_python(v) for v in value])
     if t is dict:
-        return HSLArray.from_pairs([(norm_key(_key(k)), from_python(v)) for k, v in value.items()])
+        return HSLArray.from_pairs(
+            [
+                (
+                    k.encode("utf-8", "surrogatepass") if type(k) is str and k[:1] not in _NUMERIC_START else norm_key(_key(k)),
+                    v.encode("utf-8", "surrogatepass") if type(v) is str else from_python(v),
+                )
+                for k, v in value.items()
+            ]
+        )
     if t is bytes:
         return value
     if isinstance(value, (datetime.date, datetime.time)):
@@ -82,6 +92,10 @@ def from_python(value):
     if t is set:
         return HSLArray.from_list([from_python(v) for v in value])
     raise ValueError("cannot represent %s" % t.__name__)
+
+
+# A JSON key that may be a canonical integer ("12", "-3") starts with one of these.
+_NUMERIC_START = frozenset("-0123456789") | {""}
 
 
 def _key(k):
