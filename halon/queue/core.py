@@ -38,6 +38,7 @@ from twisted.logger import Logger
 
 from halon.logs import mail as mail_log
 from halon.queue import delivery_settings, dsn, spool, states
+from halon.queue.files import Recent, Unlinker
 from halon.queue.delivery import Deliverer, Outcome, Session, resolve_destination
 from halon.queue.index import Message, QueueIndex, Recipient
 from halon.queue.journal import DONE, Journal
@@ -167,6 +168,8 @@ class Queue(service.Service):
             mtasts = MTASTS(reactor, lambda name: resolver.query(name, "txt"))
         self.mtasts = mtasts
         self.writer = spool.Spool(spool_path, reactor)
+        self.recent = Recent()
+        self.unlinker = Unlinker(reactor)
         self._active = deque()
         self._defer = []
         self._defer_call = None
@@ -248,6 +251,7 @@ class Queue(service.Service):
         message = self._build(spooled, {})
         if message is not None:
             self.index.add(message)
+            self.recent.add(spooled)
             for rcpt in message.recipients:
                 self._schedule(rcpt)
             self._kick()
@@ -418,11 +422,12 @@ class Queue(service.Service):
                 d.callback(None)
 
     def when_idle(self):
-        """A Deferred that fires when no attempt is running (at once if none is)."""
+        """A Deferred that fires when no attempt is running and the files of what is done are gone."""
         if self._running == 0:
-            return defer.succeed(None)
+            return self.unlinker.when_done()
         d = defer.Deferred()
         self._idle.append(d)
+        d.addCallback(lambda _: self.unlinker.when_done())
         return d
 
     def _crashed(self, failure, job):
@@ -543,7 +548,7 @@ class Queue(service.Service):
             )
             for rcpt in job.recipients:
                 self.index.set_state(rcpt, states.SENDING)
-            spooled = spool.read(message.path)
+            spooled = self.recent.read(message.uuid, message.path)
             data = spooled.read_message()
             records = {r["index"]: r for r in spooled.recipients}
             outcomes = yield self.deliverer.deliver(
@@ -653,6 +658,8 @@ class Queue(service.Service):
         rcpt.next_retry = self.clock.seconds() + delay
         state = self.index.set_state(rcpt, states.HOLD if hold else states.DEFER)
         self.journal.record(rcpt)
+        # It waits now: its bytes are read from the file when it is tried again.
+        self.recent.discard(rcpt.message.uuid)
         if state == states.DEFER:
             self._schedule(rcpt)
 
@@ -664,7 +671,9 @@ class Queue(service.Service):
         # Entries left in the active FIFO or the defer heap see this and skip it.
         rcpt.next_retry = -1.0
         if self.index.remove(rcpt):
-            _unlink(path)
+            self.recent.discard(rcpt.message.uuid)
+            if path:
+                self.unlinker.unlink(path)
 
     # -- reports (DSN) ------------------------------------------------------------------
 
@@ -684,7 +693,7 @@ class Queue(service.Service):
         if not statuses:
             return
         try:
-            original = spool.read(message.path).read_message() if message.path else b""
+            original = self.recent.read(message.uuid, message.path).read_message() if message.path else b""
         except (OSError, spool.SpoolError):
             original = b""
         ret = (message.dsn or {}).get("ret")
@@ -808,6 +817,7 @@ class Queue(service.Service):
                     freezing += len(working)
                 continue
             _rewrite(message)
+            self.recent.discard(message.uuid)
             for rcpt in list(message.recipients):
                 rcpt.next_retry = -1.0
                 self.index.remove(rcpt)
@@ -841,6 +851,7 @@ class Queue(service.Service):
             self.resolver.stop()
         yield self.writer.stop()
         self.journal.close()
+        self.unlinker.flush()
 
 
 def _ids():
