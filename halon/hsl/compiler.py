@@ -156,7 +156,7 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         """
         Give Python node C{target} C{node}'s position unless it has one;
         unpositioned children take their parent's when the unit is done
-        (C{fix_missing_locations}).
+        (L{_fill_positions}).
         """
         index = self._file_index(node.file) if node.file != self.files[0] else 0
         line = index * LINE_BASE + max(node.line, 1)
@@ -215,7 +215,7 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         )
         self.at(main, script)
         module = py.Module(body=[main], type_ignores=[])
-        py.fix_missing_locations(module)
+        _fill_positions(module)
         exports = {
             "functions": sorted(n for n, v in self.scope.functions.items()),
             "classes": sorted(self.scope.classes),
@@ -718,6 +718,33 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         result = self.loader.module(path, node.file, node, self.modules)
         self.module_index[path] = result
         return result
+
+
+def _fill_positions(tree):
+    """
+    What C{ast.fix_missing_locations} does (a node without a position takes
+    its parent's), without recursion and generators: a few times faster on
+    the tens of thousands of nodes of a large script.
+    """
+    stack = [(tree, 1, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, line, col = pop()
+        if "lineno" in node._attributes:
+            if getattr(node, "lineno", None) is None:
+                node.lineno = node.end_lineno = line
+                node.col_offset = col
+                node.end_col_offset = col + 1
+            else:
+                line, col = node.lineno, node.col_offset
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, py.AST):
+                        push((item, line, col))
+            elif isinstance(value, py.AST):
+                push((value, line, col))
 
 
 def compile_script(script, filename, **options):
