@@ -50,7 +50,7 @@ class Budget:
         self.files_left -= 1
         self._serial += 1
         path = os.path.join(self.folder, "%06d" % (self._serial,))
-        chunks, size = [], 0
+        size = 0
         with open(path, "wb") as out:
             while True:
                 chunk = stream.read(CHUNK)

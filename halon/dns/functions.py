@@ -11,7 +11,7 @@ the others share the host's resolver.
 from halon.dns.blocking import BlockingLookup
 from halon.dns.client import TYPES, StubResolver
 from halon.hsl.errors import HSLRuntimeError
-from halon.hsl.values import HSLArray, to_bytes, to_number
+from halon.hsl.values import HSLArray, to_bytes, to_number, truthy
 
 
 class DNSFunctions:
@@ -37,13 +37,9 @@ class DNSFunctions:
         else:
             result.set(b"result", HSLArray.from_list([_value(rrtype, v) for v in answer.records]))
         result.set(b"dnssec", answer.dnssec)
-        if answer.error is None and _truthy(opts.get(b"extended_result")):
+        if answer.error is None and truthy(opts.get(b"extended_result")):
             result.set(b"ttl", float(answer.ttl) if answer.ttl is not None else None)
         return result
-
-
-def _truthy(value):
-    return value not in (None, False, 0.0, b"")
 
 
 def _server(value):

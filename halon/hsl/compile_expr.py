@@ -8,7 +8,7 @@ semantics differ from Python's become calls into L{halon.hsl.runtime}
 import ast as py
 
 from halon.hsl import ast
-from halon.hsl._pyast import _class_of, _assign, _call, _const, _name, _r, _store, _truthy
+from halon.hsl._pyast import _assign, _call, _class_of, _const, _name, _r, _store, _truthy
 
 
 _BINARY = {

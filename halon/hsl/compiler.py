@@ -33,7 +33,7 @@ from halon.hsl.compile_expr import ExpressionCompiler
 from halon.hsl.errors import HSLSyntaxError, Position
 from halon.hsl.parser import parse
 
-__all__ = ["compile_script", "LINE_BASE", "CompiledUnit"]
+__all__ = ["Compiler", "LINE_BASE", "CompiledUnit"]
 
 LINE_BASE = 1_000_000
 
@@ -745,8 +745,3 @@ def _fill_positions(tree):
                         push((item, line, col))
             elif isinstance(value, py.AST):
                 push((value, line, col))
-
-
-def compile_script(script, filename, **options):
-    """A L{CompiledUnit} for a parsed script."""
-    return Compiler(filename, **options).compile(script)
