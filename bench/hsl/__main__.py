@@ -7,7 +7,6 @@ CPython for each.  Also: compiling a 2,000-line script, first and cached.
 import functools
 import io
 import json
-import statistics
 import time
 
 from halon.hsl import compile_program
