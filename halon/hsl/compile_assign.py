@@ -87,24 +87,23 @@ class AssignmentCompiler:
         key = self.key_of(target)
         is_prop = isinstance(target, ast.Prop)
         holder = self.temp()
-        out = [_assign(holder, self.at(_r("own", container), node))]
         if node.op is None:
-            value = self.stored(node.value)
-        else:
-            if key is None:
-                raise self.error("cannot use %s= with []" % node.op, node)
-            key_temp = self.temp()
-            out.append(_assign(key_temp, key))
-            key = _name(key_temp)
-            if is_prop:
-                current = _r("prop", _name(holder), key)
-            else:
-                current = _r("index", _name(holder), key)
-            value = self.compound(current, node)
+            # setitem/setprop take a private copy when they must and return the container to store back.
+            helper = "setprop" if is_prop else "setitem"
+            store = _r(helper, container, key if key is not None else _name("R_NOKEY"), self.stored(node.value))
+            return [_assign(holder, self.at(store, node))] + rebuild(_name(holder))
+        out = [_assign(holder, self.at(_r("own", container), node))]
+        if key is None:
+            raise self.error("cannot use %s= with []" % node.op, node)
+        key_temp = self.temp()
+        out.append(_assign(key_temp, key))
+        key = _name(key_temp)
         if is_prop:
-            store = _r("setprop", _name(holder), key, value)
+            current = _r("prop", _name(holder), key)
         else:
-            store = _r("setitem", _name(holder), key if key is not None else _name("R_NOKEY"), value)
+            current = _r("index", _name(holder), key)
+        value = self.compound(current, node)
+        store = _r("setprop" if is_prop else "setitem", _name(holder), key, value)
         out.append(py.Expr(self.at(store, node)))
         out += rebuild(_name(holder))
         return out
