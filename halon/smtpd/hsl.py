@@ -19,6 +19,9 @@ rejects; end of data defers with nothing queued; a script error defers
 """
 
 import base64
+import dis
+import types
+import weakref
 
 from twisted.logger import Logger
 
@@ -269,23 +272,26 @@ def _queue_options(opts):
 
 def _hsl(value):
     """Plain Python data (dict, list, str, int, bytes) as HSL values."""
-    if value is None or isinstance(value, (bytes, bool, float, HSLArray, HSLObject, HSLResource)):
-        return value
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return value.encode("utf-8", "surrogateescape")
-    if isinstance(value, int):
+    if kind is dict:
+        # Our own field names: str keys, never integer-like (see _names).
+        return _names({(k.encode("utf-8") if type(k) is str else k): _hsl(v) for k, v in value.items()})
+    if value is None or kind is bytes or kind is float or kind is bool:
+        return value
+    if kind is int:
         return float(value)
-    if isinstance(value, dict):
-        return _names({_key(k): _hsl(v) for k, v in value.items()})
-    if isinstance(value, _Params):
-        return HSLArray({k: _hsl(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
+    if kind is list or kind is tuple:
         return HSLArray.from_list([_hsl(v) for v in value])
+    if kind is _Params:
+        return HSLArray({k: _hsl(v) for k, v in value.items()})
+    if isinstance(value, (HSLArray, HSLObject, HSLResource, bytes, float)):
+        return value
+    for base in (str, int, dict, list):
+        if isinstance(value, base):
+            return _hsl(base(value))
     raise TypeError("no HSL form for %r" % (value,))
-
-
-def _key(key):
-    return key.encode("utf-8") if isinstance(key, str) else key
 
 
 def _names(mapping):
@@ -384,6 +390,42 @@ def _connection(session, connect):
     return cached[1]
 
 
+_READS = weakref.WeakKeyDictionary()
+
+
+def _reads(program):
+    """
+    The predefined variables a compiled script reads (its code loads the
+    local C{g_<name>} anywhere but where it is first stored): building
+    the others for every execution is wasted work.  Anything that is not
+    compiled code gets them all.
+    """
+    names = _READS.get(program)
+    if names is None:
+        code = getattr(program, "code", None)
+        names = frozenset(VARIABLES) if not isinstance(code, types.CodeType) else frozenset(_loaded(code))
+        _READS[program] = names
+    return names
+
+
+def _loaded(code):
+    stored = set()
+    for instruction in dis.get_instructions(code):
+        name = instruction.argval
+        if not isinstance(name, str) or not name.startswith("g_") or name[2:] not in VARIABLES:
+            continue
+        if instruction.opname == "STORE_FAST" and name not in stored:
+            stored.add(name)
+            continue
+        yield name[2:]
+    for name in code.co_cellvars + code.co_freevars:
+        if name.startswith("g_") and name[2:] in VARIABLES:
+            yield name[2:]
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _loaded(const)
+
+
 # -- the hooks ----------------------------------------------------------------------
 
 
@@ -412,15 +454,17 @@ class HSLHooks(Hooks):
         """Run one script on the pool; a Deferred with its L{Decision} (or None for disconnect)."""
         outcome = _Outcome(phase)
         host = self._host
+        reads = _reads(program)
 
         def execute():
             # On the worker: the session does not change while its hook runs.
-            variables = {
-                "connection": _connection(session, phase == "connect"),
-                "transaction": _hsl(transaction_var(session.transaction, eod=eod_message is not None) if transaction else {}),
-                "arguments": _hsl(arguments),
-                "context": session.context,
-            }
+            variables = {"arguments": _hsl(arguments), "context": session.context}
+            if "connection" in reads:
+                variables["connection"] = _connection(session, phase == "connect")
+            if "transaction" in reads:
+                variables["transaction"] = _hsl(
+                    transaction_var(session.transaction, eod=eod_message is not None) if transaction else {}
+                )
             if eod_message is not None:
                 outcome.stager = QueueStager(session.transaction.id)
                 mail = EODMailMessage.from_model(mime.parse(eod_message), host)
