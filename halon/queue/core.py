@@ -198,10 +198,20 @@ class Queue(service.Service):
     # -- configuration -----------------------------------------------------------------
 
     def configure(self, config):
-        """A reloaded running configuration: transports and limits change, queued state stays."""
+        """
+        A reloaded running configuration: transports, limits and the
+        delivery scripts change (a script that does not compile leaves the
+        ones running, and says so); queued state stays.
+        """
         self.config = config
         self.pool.total = config.concurrency_total
         self.pool.size = config.pooling_size
+        load = getattr(self.hooks, "load", None)
+        if load is not None:
+            try:
+                load(config.app)
+            except Exception as e:
+                log.error("delivery scripts not reloaded, the previous ones stay: {error}", error=e)
         self._kick()
 
     def follow(self, current_app, startup):
@@ -620,7 +630,8 @@ class Queue(service.Service):
             if action == "default":
                 if outcome.delivered:
                     action = "done"
-                elif outcome.permanent or rcpt.retry + 1 >= settings.retry_count:
+                elif (outcome.permanent or rcpt.retry + 1 >= settings.retry_count
+                      or settings.expired(job.message.ts, self.clock.seconds())):
                     action = "bounce"
                 else:
                     action = "queue"

@@ -10,11 +10,12 @@ messages to), answers the queue's halonctl calls on the server's control
 socket, follows the server's configuration reloads, and starts with it,
 after the server has loaded the spool into it.
 
-The resolver follows C{resolver} of smtpd-app.yaml, the pre- and
-post-delivery hooks its C{scripting.hooks} (compiled at start; a reload
-of the configuration does not recompile them); the policy, suspend and
-delivery files (environment.policyconf, suspendconf, deliveryconf) are
-read at start and by their halonctl reload commands.
+The resolver follows C{resolver} of smtpd-app.yaml as it was at start;
+transports, limits and the pre- and post-delivery hooks of
+C{scripting.hooks} follow every reload (the scripts are compiled again
+when the configuration is a new one).  The policy, suspend and delivery
+files (environment.policyconf, suspendconf, deliveryconf) are read at
+start and by their halonctl reload commands.
 """
 
 from halon.config.defaults import duration
@@ -82,5 +83,5 @@ def attach(reactor, smtpd, startup, stats, hooks=None):
 
 
 def reconfigure(queue, startup, app):
-    """A reloaded smtpd-app.yaml: new transports and limits; queued state, policies and suspends stay."""
+    """A reloaded smtpd-app.yaml: new transports, limits and delivery scripts; queued state, policies and suspends stay."""
     queue.configure(QueueConfig(app, startup))

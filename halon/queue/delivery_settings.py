@@ -5,7 +5,8 @@ They come from four layers, each overriding the one before:
 
 1. built-in defaults (RFC 5321 timeouts, no pooling);
 2. the message's transport in smtpd-app.yaml (C{session.tls.mode}, the
-   transport group's C{retry});
+   transport group's C{retry}: count, intervals, and C{during}, the
+   seconds after its arrival a message is retried at most);
 3. smtpd-delivery.yaml (environment.deliveryconf): C{delivery.default},
    then the first of C{delivery.conditions[]} whose C{if} matches.  Its
    conditions may use remotemx, remoteip and grouping, which are known only
@@ -16,6 +17,7 @@ L{DeliveryFile} is the parsed file, replaced whole by `halonctl queue
 delivery reload`; nothing else holds on to it, so a reload loses no state.
 """
 
+from halon.config.defaults import duration
 from halon.queue.matching import Condition
 
 SMTP_STATES = (
@@ -61,6 +63,7 @@ class Settings:
         "timeouts",
         "retry_count",
         "retry_intervals",
+        "retry_during",
     )
 
     def __init__(self, merged):
@@ -79,11 +82,17 @@ class Settings:
         self.retry_intervals = [
             (float(item["interval"]), bool(item.get("notify"))) for item in merged["retry"]["intervals"]
         ] or [(60.0, False)]
+        during = merged["retry"].get("during")
+        self.retry_during = float(duration(during)) if during is not None else None
 
     def retry_delay(self, retry):
         """Seconds to wait after attempt number C{retry} (1-based) failed; the last interval repeats."""
         intervals = self.retry_intervals
         return intervals[min(max(retry, 1), len(intervals)) - 1][0]
+
+    def expired(self, received, now):
+        """Whether a message received at C{received} has been retried for C{retry.during} seconds."""
+        return self.retry_during is not None and now - received >= self.retry_during
 
     def notify_after(self, retry):
         """Whether a delayed DSN is due after attempt number C{retry} failed."""
@@ -118,6 +127,9 @@ def _check(then, where):
     unknown = set(then) - {"tls", "pooling", "timeout", "retry"}
     if unknown:
         raise ValueError("%s: unknown setting %s" % (where, ", ".join(sorted(unknown))))
+    during = (then.get("retry") or {}).get("during")
+    if during is not None and not isinstance(duration(during), (int, float)):
+        raise ValueError("%s.retry.during: %r is not a number of seconds or a duration like 5d" % (where, during))
     mode = (then.get("tls") or {}).get("mode")
     if mode is not None and mode not in TLS_MODES:
         raise ValueError("%s.tls.mode: %r is not one of %s" % (where, mode, ", ".join(TLS_MODES)))
@@ -135,7 +147,7 @@ def transport_layer(transport, group):
         layer["tls"] = {k: v for k, v in tls.items() if k in ("mode", "protocols")}
     retry = (group or {}).get("retry")
     if retry:
-        layer["retry"] = {k: v for k, v in retry.items() if k in ("count", "intervals")}
+        layer["retry"] = {k: v for k, v in retry.items() if k in ("count", "intervals", "during")}
     return layer
 
 

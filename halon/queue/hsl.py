@@ -157,23 +157,46 @@ class _Execution:
 
 class HSLQueueHooks:
     """
+    The scripts of one running configuration at a time: L{load} compiles
+    a reloaded one's and swaps them in, so the next run uses them while a
+    run already going finishes on the scripts it started with.
+
     @param pool: a L{halon.smtpd.scriptpool.ScriptPool} for the queue's scripts.
     @param host: the L{halon.hsl.host.Host} scripts run against.
     """
 
-    per_recipient = True
-
-    def __init__(self, app, pool, host, time_limit=None):
-        hooks = (app.get("scripting") or {}).get("hooks") or {}
+    def __init__(self, app, pool, host):
         self._pool = pool
         self._host = host
-        self._time_limit = time_limit
+        self._time_limit = None
         self._programs = {}
+        self.app = None
+        self.load(app)
+
+    @property
+    def per_recipient(self):
+        """With a script, each queue entry is its own attempt (scripts see one at a time)."""
+        return bool(self._programs)
+
+    def load(self, app):
+        """
+        Take the scripts and C{scripting.timeout} of C{app} (a running
+        configuration as a dict); raises HSLSyntaxError and keeps the ones
+        it had.  The same dict again is a no-op.
+        """
+        if app is self.app:
+            return
+        scripting = app.get("scripting") or {}
+        hooks = scripting.get("hooks") or {}
+        programs = {}
         for phase, names in (("predelivery", PRE_FUNCTIONS), ("postdelivery", POST_FUNCTIONS)):
             source = hooks.get(phase)
             if source:
-                self._programs[phase] = compile_program(source, phase, functions=names, variables=VARIABLES,
-                                                        readonly=READONLY, host=host)
+                programs[phase] = compile_program(source, phase, functions=names, variables=VARIABLES,
+                                                  readonly=READONLY, host=self._host)
+        self._programs = programs
+        self._time_limit = scripting.get("timeout")
+        self.app = app
 
     def predelivery(self, info):
         (rcpt,) = info["recipients"]
@@ -218,10 +241,10 @@ class HSLQueueHooks:
 
 
 def build(reactor, app, startup, stats, services=None):
-    """The queue hooks of C{app}, or None when it has neither script; raises HSLSyntaxError."""
-    hooks = (app.get("scripting") or {}).get("hooks") or {}
-    if not hooks.get("predelivery") and not hooks.get("postdelivery"):
-        return None
+    """
+    The queue hooks of C{app}, also when it has neither script (a reload
+    may add them); raises HSLSyntaxError.  Without scripts no thread runs.
+    """
     from halon.hsl.host import Host
     from halon.smtpd.scriptpool import ScriptPool
 
@@ -230,5 +253,5 @@ def build(reactor, app, startup, stats, services=None):
     host.services = services if services is not None else {}
     threads = int(((app.get("queues") or {}).get("threads") or {}).get("script", 32))
     pool = ScriptPool(reactor, threads, stats, "queue.scripts", name="queue-script")
-    return HSLQueueHooks(app, pool, host, (app.get("scripting") or {}).get("timeout"))
+    return HSLQueueHooks(app, pool, host)
 

@@ -67,6 +67,7 @@ class EndToEndTests(unittest.TestCase):
         stats = Stats()
         smtpd = tap.build(reactor, startup, load_app, stats)
         self.queue = smtpd.getServiceNamed("queue")
+        self.smtpd = smtpd
         smtpd.privilegedStartService()
         smtpd.startService()
         self.addCleanup(smtpd.stopService)
@@ -89,6 +90,30 @@ class EndToEndTests(unittest.TestCase):
         self.assertTrue(message.data.endswith(MESSAGE))
         await self.queue.when_idle()
         self.assertEqual(len(self.queue.index), 0)
+
+    async def test_reloadBringsDeliveryScripts(self):
+        """A reloaded smtpd-app.yaml with a pre-delivery hook holds the next message; the one before went out."""
+        port = self.start()
+
+        def send(recipient):
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                return client.sendmail("a@example.net", [recipient], MESSAGE)
+
+        received = self.smtp.received()
+        await threads.deferToThread(send, "before@dest.example")
+        await received
+        app_path = os.path.join(self.workdir, "etc", "halon", "smtpd-app.yaml")
+        with open(app_path) as f:
+            text = f.read()
+        with open(app_path, "w") as f:
+            f.write(text.replace("scripting:\n  hooks:\n",
+                                 "scripting:\n  hooks:\n    predelivery: |\n      Queue([\"hold\" => true]);\n"))
+        self.assertEqual(self.smtpd.reload(), [])
+        await threads.deferToThread(send, "after@dest.example")
+        await until(lambda: self.queue.stats.value("queue.freeze.hold.size") == 1)
+        self.assertEqual([m.recipients for m in self.smtp.messages], [["before@dest.example"]])
+        (rcpt,) = self.queue.index.recipients()
+        self.assertEqual(rcpt.address, "after@dest.example")
 
     async def test_halonctlOnTheServersSocket(self):
         """A held recipient shows in halonctl queue list on smtpd's own control socket."""

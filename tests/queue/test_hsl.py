@@ -1,6 +1,7 @@
 """The pre- and post-delivery hooks written in HSL, run by the queue on real deliveries."""
 
 from twisted.internet import reactor
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from halon.queue import hsl, states
 from halon.queue.core import Queue
@@ -56,3 +57,56 @@ class HSLHookTests(QueueTestCase):
         # pre-delivery end the attempt without a post-delivery run.
         self.assertEqual(self.stats.value("queue.scripts.predelivery.finished"), 6)
         self.assertEqual(self.stats.value("queue.scripts.postdelivery.finished"), 4)
+
+
+class ReloadTests(QueueTestCase):
+    """The queue follows the running configuration; a new one brings its delivery scripts."""
+
+    def make_queue(self, hooks=None):
+        self.app = self.config().app
+        self.stats = Stats()
+        self.hooks = hsl.build(reactor, self.app, {}, self.stats)
+        self.addCleanup(self.hooks._pool.stop)
+        queue = Queue(reactor, self.spool, self.stats, self.resolver, self.config(), clock=self.clock, hooks=self.hooks)
+        queue.follow(lambda: self.app, {})
+        queue.startService()
+        self.addCleanup(lambda: queue.running and queue.stopService())
+        return queue
+
+    def reload(self, predelivery=None):
+        """A new running configuration, as smtpd's reload makes one (a new dict)."""
+        self.app = dict(self.config().app, scripting={"hooks": {"predelivery": predelivery} if predelivery else {}})
+
+    async def test_reloadRecompiles(self):
+        """Scripts added, kept when the new ones do not compile (with an error logged), and removed by reloads."""
+        errors = []
+
+        def observe(event):
+            if event.get("log_level") == LogLevel.error and "delivery scripts" in event.get("log_format", ""):
+                errors.append(formatEvent(event))
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        await self.queue_message(["first@example.com"])
+        await self.settle()
+        self.assertEqual([m.recipients for m in self.smtp.messages], [["first@example.com"]])
+        self.assertFalse(self.hooks.per_recipient)
+
+        self.reload('if ($message["recipient"] == "held@example.com") Queue(["hold" => true]);')
+        await self.queue_message(["held@example.com"])
+        await self.settle()
+        self.assertEqual([states.NAMES[r.state] for r in self.queue.index.recipients()], ["HOLD"])
+        self.assertEqual(self.stats.value("queue.scripts.predelivery.finished"), 1)
+
+        self.reload("Queue(")
+        await self.queue_message(["held@example.com"])
+        await self.settle()
+        self.assertEqual([states.NAMES[r.state] for r in self.queue.index.recipients()], ["HOLD", "HOLD"])
+        self.assertEqual(len(errors), 1)
+        self.assertIn("the previous ones stay", errors[0])
+
+        self.reload()
+        await self.queue_message(["held@example.com"])
+        await self.settle()
+        self.assertEqual(len(self.smtp.messages), 2)
+        self.assertEqual(self.stats.value("queue.scripts.predelivery.finished"), 2)

@@ -146,6 +146,33 @@ class DeliveryTests(QueueTestCase):
         self.assertIn(b"Action: failed", self.smtp.messages[1].data)
         self.assertIn(b"Status: 5.3.0", self.smtp.messages[1].data)
 
+    async def test_retryDuring(self):
+        """retry.during bounces a temporary failure once the message is that old, retries left or not."""
+        self.retry = {"count": 30, "intervals": [{"interval": 60}], "during": "2m"}
+        self.queue.configure(self.config())
+        self.smtp.replies["RCPT bob@example.com"] = b"451 4.3.0 try later"
+        await self.queue_message()
+        await self.settle()
+        (rcpt,) = self.recipients()
+        self.clock.advance(60)
+        await self.settle()
+        self.assertEqual((states.NAMES[rcpt.state], rcpt.retry, self.smtp.messages), ("DEFER", 2, []))
+        self.clock.advance(60)
+        await self.settle()
+        self.assertEqual(len(self.queue.index), 0)
+        (report,) = self.smtp.messages
+        self.assertIn(b"Action: failed", report.data)
+        self.assertIn(b"Final-Recipient: rfc822; bob@example.com", report.data)
+
+    def test_retryDuringChecked(self):
+        """A retry.during in smtpd-delivery.yaml that is no duration is refused with where it is."""
+        from halon.queue.delivery_settings import DeliveryFile
+
+        e = self.assertRaises(ValueError, DeliveryFile, {"delivery": {"default": {"retry": {"during": "soon"}}}})
+        self.assertIn("delivery.default.retry.during", str(e))
+        self.assertEqual(DeliveryFile({"delivery": {"default": {"retry": {"during": "1d"}}}}).default["retry"]["during"],
+                         "1d")
+
     async def test_dnsErrors(self):
         """NXDOMAIN bounces; SERVFAIL defers."""
         await self.queue_message(["x@nowhere.example", "y@broken.example"])
