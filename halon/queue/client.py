@@ -109,9 +109,11 @@ class SMTPClientProtocol(LineReceiver):
     @ivar greeting: the banner lines.
     @ivar tls: None, or a dict of what was negotiated once STARTTLS ran.
     @ivar transactions: messages sent on this connection.
+    @ivar local_ip: our address on the connection, once the deliverer asked.
     """
 
     MAX_LENGTH = 65536
+    local_ip = None
     delimiter = b"\r\n"
 
     def __init__(self, reactor, helo, tls_mode="disabled", tls_context=None, lmtp=False, auth=None, timeouts=None):

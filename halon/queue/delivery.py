@@ -16,6 +16,7 @@ temporary failure, never a second delivery through another MX).
 """
 
 import fnmatch
+import functools
 import ipaddress
 import itertools
 import uuid
@@ -46,6 +47,7 @@ class Resolution:
         return self.error is not None and self.error[1] in PERMANENT_DNS
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_ip(text):
     try:
         ipaddress.ip_address(text.strip("[]"))
@@ -349,10 +351,15 @@ def _tlsa_dict(record):
 
 
 def _local_ip(protocol):
-    try:
-        return protocol.transport.getHost().host
-    except Exception:
-        return ""
+    """The connection's local address, asked of the socket once per connection."""
+    local = protocol.local_ip
+    if local is None:
+        try:
+            local = protocol.transport.getHost().host
+        except Exception:
+            return ""
+        protocol.local_ip = local
+    return local
 
 
 def _reason(e):

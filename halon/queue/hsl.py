@@ -198,22 +198,30 @@ class HSLQueueHooks:
         self._time_limit = scripting.get("timeout")
         self.app = app
 
+    def _program(self, phase, info):
+        """The phase's program, or None: no script, or an attempt of several recipients formed before a reload."""
+        program = self._programs.get(phase)
+        return program if program is not None and len(info["recipients"]) == 1 else None
+
     def predelivery(self, info):
+        program = self._program("predelivery", info)
+        if program is None:
+            return Decision("try")
         (rcpt,) = info["recipients"]
-        return self._run("predelivery", rcpt, {"retry": rcpt.retry}, "try", PRE_FUNCTIONS, info)
+        return self._run(program, "predelivery", rcpt, {"retry": rcpt.retry}, "try", PRE_FUNCTIONS, info)
 
     def postdelivery(self, info):
+        program = self._program("postdelivery", info)
+        if program is None:
+            return Decision("default")
         (rcpt,) = info["recipients"]
         (outcome,) = info["outcomes"]
         arguments = {"retry": rcpt.retry, "attempt": attempt_var(outcome)}
         if not outcome.delivered:
             arguments["action"] = "BOUNCE" if outcome.permanent else "QUEUE"
-        return self._run("postdelivery", rcpt, arguments, "default", POST_FUNCTIONS, info)
+        return self._run(program, "postdelivery", rcpt, arguments, "default", POST_FUNCTIONS, info)
 
-    def _run(self, phase, rcpt, arguments, default, names, info):
-        program = self._programs.get(phase)
-        if program is None:
-            return Decision(default)
+    def _run(self, program, phase, rcpt, arguments, default, names, info):
         execution = _Execution(rcpt, default)
         message = message_var(rcpt)
         context = info.get("hsl_context")
