@@ -33,6 +33,10 @@ run against a L{halon.hsl.host.Host}.
         (runtime errors, errors raised inside stdlib functions, bugs in
         Python code, uncaught C{throw}); L{ScriptTimeout} propagates.
 
+    Program.reads
+        The predefined variables the script may read (a frozenset of
+        names): a host may leave the others out of C{variables}.
+
     Session(host, filename="<stdin>", variables=None, functions=None,
             readonly=())
         A global scope kept across calls, for the REPL:

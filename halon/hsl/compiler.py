@@ -41,8 +41,9 @@ LINE_BASE = 1_000_000
 class CompiledUnit:
     """What compiling one script (or module) produced."""
 
-    def __init__(self, tree, files, modules, data, includes, builtins, hooks, exports):
+    def __init__(self, tree, files, modules, data, includes, builtins, hooks, exports, reads=frozenset()):
         self.tree = tree
+        self.reads = reads
         self.files = files
         self.modules = modules
         self.data = data
@@ -221,7 +222,15 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             "classes": sorted(self.scope.classes),
         }
         return CompiledUnit(
-            module, self.files, self.modules, self.data, self.includes, self.used_builtins, self.used_hooks, exports
+            module,
+            self.files,
+            self.modules,
+            self.data,
+            self.includes,
+            self.used_builtins,
+            self.used_hooks,
+            exports,
+            _reads(module, self.variables),
         )
 
     def scope_body(self, statements, owner):
@@ -745,3 +754,21 @@ def _fill_positions(tree):
                         push((item, line, col))
             elif isinstance(value, py.AST):
                 push((value, line, col))
+
+
+def _reads(tree, variables):
+    """
+    The predefined variables the code may read: every load of C{g_<name>}
+    (also by a function that declared it global, a closure, or C{isset} and
+    C{??}, which name it as a string); only plain stores do not count.
+    """
+    names = {"g_" + name for name in variables}
+    found = set()
+    for node in py.walk(tree):
+        if isinstance(node, py.Name) and isinstance(node.ctx, py.Load) and node.id in names:
+            found.add(node.id)
+        elif isinstance(node, py.Nonlocal):
+            found.update(n for n in node.names if n in names)
+        elif isinstance(node, py.Constant) and isinstance(node.value, str) and node.value in names:
+            found.add(node.value)
+    return frozenset(name[2:] for name in found)

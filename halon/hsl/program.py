@@ -303,6 +303,8 @@ class Program:
         self.unit = unit
         self.variables = tuple(variables)
         self.includes = unit.includes
+        # The predefined variables the script may read: a host need not build the others.
+        self.reads = unit.reads
 
     def globals_for(self, host, variables=None, functions=None):
         g = dict(_host_globals(host))

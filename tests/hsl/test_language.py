@@ -212,3 +212,18 @@ class FileTests(unittest.TestCase):
         with self.assertRaises(HSLSyntaxError) as caught:
             run('include "../../etc/passwd";', host=self.host)
         self.assertIn("is outside the root path", str(caught.exception))
+
+
+class ReadsTests(unittest.TestCase):
+    def test_predefinedVariablesRead(self):
+        from halon.hsl import compile_program
+
+        names = ("connection", "transaction", "arguments", "context")
+
+        def reads(source):
+            return compile_program(source, "reads.hsl", variables=names).reads
+
+        self.assertEqual(reads('echo $arguments["x"]; $context = 1;'), {"arguments"})
+        self.assertEqual(reads("function f() { global $transaction; return 1; } echo isset($connection);"), {"transaction", "connection"})
+        self.assertEqual(reads('$context["n"] = 1; $f = function () closure ($arguments) { return 1; };'), {"context", "arguments"})
+        self.assertEqual(reads("echo $connection ?? 1;"), {"connection"})
