@@ -14,7 +14,7 @@ __all__ = ["Reply", "R"]
 class Reply:
     """One SMTP reply; immutable, formatted by L{lines}."""
 
-    __slots__ = ("code", "enhanced", "text")
+    __slots__ = ("code", "enhanced", "text", "_wire")
 
     def __init__(self, code, enhanced, text):
         self.code = code
@@ -22,6 +22,7 @@ class Reply:
         if isinstance(text, (bytes, str)):
             text = [text]
         self.text = tuple(t.encode("utf-8") if isinstance(t, str) else t for t in text)
+        self._wire = None
 
     def __repr__(self):
         return "Reply(%d, %r, %r)" % (self.code, self.enhanced, self.text)
@@ -56,7 +57,10 @@ class Reply:
         return [prefix + (b" " if i == last else b"-") + status + line for i, line in enumerate(text)]
 
     def to_bytes(self):
-        return b"".join(line + b"\r\n" for line in self.lines())
+        # Formatted once: most replies sent are the table's own objects.
+        if self._wire is None:
+            self._wire = b"".join(line + b"\r\n" for line in self.lines())
+        return self._wire
 
     @classmethod
     def custom(cls, default, reason=None, code=None, enhanced=None):
@@ -66,6 +70,8 @@ class Reply:
         default's keeps the enhanced code consistent by taking its class
         digit from the code (Reject with code 451 gives 4.x.x).
         """
+        if reason is None and code is None and enhanced is None:
+            return default
         new_code = default.code if code is None else int(code)
         if enhanced is None:
             enhanced = default.enhanced

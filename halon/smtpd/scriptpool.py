@@ -16,7 +16,6 @@ is stopped when that call returns; its thread is busy until then.
 
 import collections
 import ctypes
-import queue
 import threading
 
 from twisted.internet import defer
@@ -58,12 +57,21 @@ class ScriptPool:
     to C{size}, and are daemons: a script stuck in a C call never keeps
     the process from exiting.
 
+    Only one worker is woken while another is awake: scripts hold the GIL
+    while they run, so a second runnable worker only takes it away from
+    the first and from the reactor (every hand-over costs both).  The
+    awake worker takes the queued executions one after the other; when
+    the queue has not moved for C{STALL} seconds (a script waiting on
+    I/O), the next worker is woken for it.
+
     @param reactor: where results are delivered and time limits timed.
     @param size: worker threads (C{threads.script}).
     @param stats: the process's L{halon.stats.Stats}, or None.
     @param prefix: counter name prefix, e.g. C{"servers[0].scripts"}.
     @param time_limit: seconds an execution may run, or None.
     """
+
+    STALL = 0.002
 
     def __init__(self, reactor, size, stats=None, prefix="scripts", time_limit=None, name="script"):
         self._reactor = reactor
@@ -73,10 +81,14 @@ class ScriptPool:
         self._stats = stats
         self._prefix = prefix
         self._counters = {}
-        self._jobs = queue.SimpleQueue()
-        self._threads = []
-        self._idle = 0
         self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._jobs = collections.deque()
+        self._threads = []
+        self._sleeping = 0
+        self._woken = 0
+        self._taken = 0
+        self._stall = None
         self._results = collections.deque()
         self._drain_scheduled = False
 
@@ -97,8 +109,12 @@ class ScriptPool:
     def stop(self):
         """Let every worker finish its current execution and end."""
         threads, self._threads = self._threads, []
-        for _ in threads:
-            self._jobs.put(None)
+        with self._lock:
+            self._jobs.extend([None] * len(threads))
+            self._wakeup.notify_all()
+        if self._stall is not None and self._stall.active():
+            self._stall.cancel()
+        self._stall = None
 
     def run(self, phase, function, *args, time_limit=None):
         """
@@ -112,20 +128,47 @@ class ScriptPool:
         d = defer.Deferred()
         if execution.limit is not None:
             execution.timer = self._reactor.callLater(execution.limit, self._expire, execution, d)
-        self._jobs.put((execution, d, phase, function, args))
-        if self._idle == 0 and len(self._threads) < self.size:
+        with self._lock:
+            self._jobs.append((execution, d, phase, function, args))
+            awake = len(self._threads) - self._sleeping + self._woken
+            if awake == 0:
+                self._wake()
+            elif self._stall is None:
+                self._stall = self._reactor.callLater(self.STALL, self._check, self._taken)
+        return d
+
+    def _wake(self):
+        """One more worker for the queue (the lock is held): a sleeping one, else a new one."""
+        if self._sleeping > self._woken:
+            self._woken += 1
+            self._wakeup.notify()
+        elif len(self._threads) < self.size:
             thread = threading.Thread(target=self._worker, name="%s-%d" % (self._name, len(self._threads)), daemon=True)
             self._threads.append(thread)
             thread.start()
-        return d
+
+    def _check(self, taken):
+        """The queue did not move since the last look: the awake workers are waiting on something."""
+        self._stall = None
+        with self._lock:
+            if not self._jobs:
+                return
+            if self._taken == taken:
+                self._wake()
+            taken = self._taken
+        self._stall = self._reactor.callLater(self.STALL, self._check, taken)
 
     def _worker(self):
         while True:
             with self._lock:
-                self._idle += 1
-            job = self._jobs.get()
-            with self._lock:
-                self._idle -= 1
+                while not self._jobs:
+                    self._sleeping += 1
+                    self._wakeup.wait()
+                    self._sleeping -= 1
+                    if self._woken:
+                        self._woken -= 1
+                job = self._jobs.popleft()
+                self._taken += 1
             if job is None:
                 return
             self._work(*job)
