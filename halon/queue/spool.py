@@ -136,8 +136,12 @@ class SpoolMessage:
         return os.path.join(self.uuid[:2], self.uuid + SUFFIX)
 
 
+# One encoder for every record: json.dumps with options builds a new one per call.
+_ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), sort_keys=True).encode
+
+
 def _json(value):
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":"), sort_keys=True).encode("ascii")
+    return _ENCODE(value).encode("ascii")
 
 
 def read(path):

@@ -149,6 +149,10 @@ class SMTPServerProtocol(smtp.ESMTP):
         self._reply(self._custom(default, decision), close=True)
 
     def timeoutConnection(self):
+        if self._busy and not self._gone:
+            # A hook is deciding: the client is not the one who is late.
+            self.resetTimeout()
+            return
         if not self._gone and not self._closing:
             self._reply(R.TIMEOUT, close=True)
 
@@ -294,9 +298,12 @@ class SMTPServerProtocol(smtp.ESMTP):
     # -- hooks ----------------------------------------------------------------
 
     def _ask(self, method, *args):
-        """Run a hook; input waits (buffered) until its decision is applied."""
+        """
+        Run a hook; input waits (buffered) until its decision is applied.
+        The state's timer keeps running (L{timeoutConnection} lets a busy
+        connection be): moved on afterwards, not made again per hook.
+        """
         self._busy = True
-        self.setTimeout(None)
         d = defer.maybeDeferred(method, *args)
         d.addErrback(self._hook_failed)
         return d

@@ -71,7 +71,9 @@ class ScriptPool:
     @param time_limit: seconds an execution may run, or None.
     """
 
-    STALL = 0.002
+    # Well above the interpreter's switch interval (5 ms): a worker that
+    # waits for the GIL is not stalled.
+    STALL = 0.02
 
     def __init__(self, reactor, size, stats=None, prefix="scripts", time_limit=None, name="script"):
         self._reactor = reactor

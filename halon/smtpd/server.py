@@ -33,6 +33,8 @@ def _ip(address):
     host = getattr(address, "host", None)
     if host is None:
         return "unknown"
+    if ":" not in host:
+        return host
     try:
         parsed = ipaddress.ip_address(host)
     except ValueError:
