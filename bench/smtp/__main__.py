@@ -6,7 +6,11 @@ connection) at 1, 10 and 50 sessions; then idle connections held open on
 our server, with the memory each costs and a new session still served.
 
     python -m bench.smtp [--messages 2000] [--sessions 1,10,50] [--size 4096]
-                         [--idle 10000] [--no-postfix]
+                         [--idle 10000] [--no-postfix] [--repeat 1]
+
+With --repeat N every figure is the median of N runs, ours and Postfix's
+taking turns at each session count so that other work on the machine
+weighs on both alike.
 
 Postfix is configured with ../shared/bench-baseline/postfix/setup_postfix.sh
 (root only; port 2525 must be free) and stopped afterwards.  The figures of
@@ -15,6 +19,7 @@ started here is stopped by its PID.
 """
 
 import argparse
+import statistics
 import os
 import re
 import resource
@@ -157,6 +162,12 @@ def smtp_source(port, sessions, messages, size):
     return float(lines[-1].split()[0])
 
 
+def _median(rates):
+    """The median of the runs that did not fail, or None."""
+    done = [r for r in rates if r]
+    return statistics.median(done) if done else None
+
+
 def count_spooled(path):
     return sum(1 for _d, _s, files in os.walk(path) for name in files if name.endswith(".hqf"))
 
@@ -210,6 +221,7 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--idle", type=int, default=10000)
     parser.add_argument("--no-postfix", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args(argv)
     sessions = [int(s) for s in args.sessions.split(",")]
     if shutil.which("smtp-source") is None and not os.path.exists("/usr/sbin/smtp-source"):
@@ -217,31 +229,40 @@ def main(argv=None):
         return 0
 
     workdir = tempfile.mkdtemp(prefix="bench-smtp-")
-    ours, results, postfix_results = None, {}, {}
+    ours, postfix, results, postfix_results = None, None, {}, {}
     try:
         ours = Ours(workdir)
-        for n in sessions:
-            before = count_spooled(ours.spool)
-            rate = smtp_source(ours.port, n, args.messages, args.size)
-            spooled = count_spooled(ours.spool) - before
-            results[n] = (rate, ours.memory()[0], spooled)
         why = "skipped (--no-postfix)" if args.no_postfix else Postfix.usable()
         if why is None:
             postfix = Postfix()
-            try:
-                for n in sessions:
-                    postfix_results[n] = smtp_source(Postfix.port, n, args.messages, args.size)
-            finally:
-                postfix.stop()
+        runs = {n: [] for n in sessions}
+        postfix_runs = {n: [] for n in sessions}
+        spooled = {n: 0 for n in sessions}
+        rss = {}
+        for _ in range(args.repeat):
+            for n in sessions:
+                before = count_spooled(ours.spool)
+                runs[n].append(smtp_source(ours.port, n, args.messages, args.size))
+                spooled[n] += count_spooled(ours.spool) - before
+                rss[n] = ours.memory()[0]
+                if postfix is not None:
+                    postfix_runs[n].append(smtp_source(Postfix.port, n, args.messages, args.size))
+        for n in sessions:
+            results[n] = (_median(runs[n]), rss[n], spooled[n])
+            if postfix is not None:
+                postfix_results[n] = _median(postfix_runs[n])
+        if postfix is not None:
+            postfix.stop()
+            postfix = None
         print(
             "SMTP ingestion, %d messages of %d bytes per run, one per connection, HSL in every phase, "
-            "fsync before 250" % (args.messages, args.size)
+            "fsync before 250%s" % (args.messages, args.size, "; medians of %d runs" % args.repeat if args.repeat > 1 else "")
         )
         print()
         print("| sessions | halon-smtpd msg/s | Postfix (same run) | ratio | RSS MiB | spooled | README Postfix | README bare Twisted |")
         print("|---------:|------------------:|-------------------:|------:|--------:|--------:|---------------:|--------------------:|")
         for n in sessions:
-            rate, rss, spooled = results[n]
+            rate, rss, count = results[n]
             pf = postfix_results.get(n)
             ratio = "%.2f" % (rate / pf) if rate and pf else "-"
             print(
@@ -252,7 +273,7 @@ def main(argv=None):
                     "%.0f" % pf if pf else (why or "failed"),
                     ratio,
                     rss,
-                    spooled,
+                    count,
                     README_POSTFIX.get(n, "-"),
                     README_TWISTED.get(n, "-"),
                 )
@@ -275,6 +296,8 @@ def main(argv=None):
                 % (args.idle, opened, rss_before, rss_after, (rss_after - rss_before) * 1024 / args.idle, served)
             )
     finally:
+        if postfix is not None:
+            postfix.stop()
         if ours is not None:
             ours.stop()
         shutil.rmtree(workdir, ignore_errors=True)
