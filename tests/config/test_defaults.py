@@ -73,6 +73,14 @@ class DefaultTests(unittest.TestCase):
         self.assertEqual(app["scripting"]["files"], [])
         self.assertNotIn("predelivery", app["scripting"]["hooks"])
 
+    def test_retryDuringIsADuration(self):
+        """transportgroups[].retry.during: how long a message is retried, as seconds or a duration."""
+        app = parse_running("smtpd-app", "transportgroups:\n  - id: g\n    retry:\n      during: 5d\n    transports: [{id: mx}]\n")
+        self.assertEqual(app["transportgroups"][0]["retry"]["during"], 432000)
+        with self.assertRaises(ConfigError) as caught:
+            parse_running("smtpd-app", "transportgroups:\n  - id: g\n    retry:\n      during: [\"08:00-17:00\"]\n    transports: [{id: mx}]\n")
+        self.assertIn("transportgroups[0].retry.during", str(caught.exception))
+
     def test_conditionsAreNotFilledIn(self):
         """Policy, suspend and delivery conditions stay as written: a default there would override the transport."""
         delivery = parse_running("smtpd-delivery", "delivery:\n  conditions:\n    - if: {remotemx: mx.example.com}\n      then: {pooling: {enabled: true}}\n")
