@@ -10,7 +10,7 @@ from halon.httprd.fetch import Fetcher
 from halon.hsl.errors import HSLRuntimeError
 from halon.hsl.host import Host
 from halon.hsl.values import HSLArray
-from tests.httprd.certs import make_ca, make_leaf
+from tests.util.certs import make_ca, make_leaf
 from tests.httprd.webserver import listen
 
 

@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives import serialization
 from twisted.trial import unittest
 
 from halon.mailauth import dane
-from tests.httprd.certs import make_ca, make_leaf
+from tests.util.certs import make_ca, make_leaf
 
 
 def _der(pem):

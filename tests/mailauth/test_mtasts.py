@@ -8,7 +8,7 @@ from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
 
 from halon.dns.client import Answer
 from halon.mailauth import mtasts
-from tests.httprd.certs import make_ca, make_leaf
+from tests.util.certs import make_ca, make_leaf
 
 POLICY = b"version: STSv1\nmode: enforce\nmx: mx1.example.com\nmx: *.mail.example.com\nmax_age: 86400\n"
 

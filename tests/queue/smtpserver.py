@@ -9,14 +9,10 @@ the test, and speak LMTP when asked.  They record what they received.
     ... server.messages -> [Received(sender, recipients, data)]
 """
 
-import datetime
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from twisted.internet import defer, protocol, ssl
 from twisted.protocols.basic import LineReceiver
+
+from tests.util.certs import make_ca, make_leaf
 
 
 class Received:
@@ -209,35 +205,9 @@ class SMTPServer:
 
 def make_ca_and_cert(hostname):
     """(CA certificate PEM, server certificate+key PEM) for C{hostname}, made now."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "queue test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return pem(ca), pem(cert) + key_pem
+    ca_pem, ca_key = make_ca("queue test CA")
+    cert_pem, key_pem = make_leaf(ca_pem, ca_key, (hostname,))
+    return ca_pem, cert_pem + key_pem
 
 
 def tls_server_context(cert_and_key_pem):

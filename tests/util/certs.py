@@ -1,4 +1,4 @@
-"""A certificate authority and a server certificate made at test time."""
+"""A certificate authority and server or client certificates, made at test time (EC P-256, valid for 30 days)."""
 
 import datetime
 
