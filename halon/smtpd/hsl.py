@@ -19,9 +19,6 @@ rejects; end of data defers with nothing queued; a script error defers
 """
 
 import base64
-import dis
-import types
-import weakref
 
 from twisted.logger import Logger
 
@@ -390,42 +387,6 @@ def _connection(session, connect):
     return cached[1]
 
 
-_READS = weakref.WeakKeyDictionary()
-
-
-def _reads(program):
-    """
-    The predefined variables a compiled script reads (its code loads the
-    local C{g_<name>} anywhere but where it is first stored): building
-    the others for every execution is wasted work.  Anything that is not
-    compiled code gets them all.
-    """
-    names = _READS.get(program)
-    if names is None:
-        code = getattr(program, "code", None)
-        names = frozenset(VARIABLES) if not isinstance(code, types.CodeType) else frozenset(_loaded(code))
-        _READS[program] = names
-    return names
-
-
-def _loaded(code):
-    stored = set()
-    for instruction in dis.get_instructions(code):
-        name = instruction.argval
-        if not isinstance(name, str) or not name.startswith("g_") or name[2:] not in VARIABLES:
-            continue
-        if instruction.opname == "STORE_FAST" and name not in stored:
-            stored.add(name)
-            continue
-        yield name[2:]
-    for name in code.co_cellvars + code.co_freevars:
-        if name.startswith("g_") and name[2:] in VARIABLES:
-            yield name[2:]
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            yield from _loaded(const)
-
-
 # -- the hooks ----------------------------------------------------------------------
 
 
@@ -454,7 +415,9 @@ class HSLHooks(Hooks):
         """Run one script on the pool; a Deferred with its L{Decision} (or None for disconnect)."""
         outcome = _Outcome(phase)
         host = self._host
-        reads = _reads(program)
+        # Only what the script may read is built (the compiler knows); a
+        # stand-in program without that knowledge gets everything.
+        reads = getattr(program, "reads", VARIABLES)
 
         def execute():
             # On the worker: the session does not change while its hook runs.
