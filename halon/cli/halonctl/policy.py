@@ -3,10 +3,9 @@ halonctl queue policy, queue suspend and queue delivery: the active
 queue's dynamic policies and suspends, and reloading their files.
 """
 
-from halon.cli.halonctl.command import Command
-from halon.cli.halonctl.options import Option, UsageError
+from halon.cli.halonctl.command import Command, merged
+from halon.cli.halonctl.options import Option, UsageError, seconds, whole
 from halon.cli.halonctl.output import LEFT, RIGHT, Column, Lines, Table, number
-from halon.cli.halonctl.queue import _merged, _seconds, _whole
 
 _MATCH = [
     Option("--transportid", "Match transport ID", "string", group="Conditions"),
@@ -30,17 +29,17 @@ def _fill_match(options, request):
 
 def _fill_ttl_tag(options, request):
     if options["ttl"] is not None:
-        request.ttl = _seconds("--ttl", options["ttl"])
+        request.ttl = seconds("--ttl", options["ttl"])
     if options["tag"] is not None:
         request.tag = options["tag"]
 
 
 def _show_id(pages, options):
-    return Lines([str(_merged(pages).id)])
+    return Lines([str(merged(pages).id)])
 
 
 def _id_argument(options, request):
-    request.id = _whole("ID", options["args"][0])
+    request.id = whole("ID", options["args"][0])
 
 
 def _ttl(message):
@@ -57,7 +56,7 @@ def _fill_policy_add(options, request):
     request.fields.extend(options["field"])
     _fill_match(options, request)
     if options["concurrency"] is not None:
-        request.concurrency = _whole("--concurrency", options["concurrency"], 1)
+        request.concurrency = whole("--concurrency", options["concurrency"], 1)
     if options["rate"] is not None:
         count, slash, interval = options["rate"].partition("/")
         try:
@@ -67,7 +66,7 @@ def _fill_policy_add(options, request):
         if not slash or request.rate.count < 0 or request.rate.interval <= 0:
             raise UsageError("--rate: %r is not messages/seconds (eg 10/600)" % (options["rate"],))
     if options["connectinterval"] is not None:
-        request.connectinterval = _seconds("--connectinterval", options["connectinterval"])
+        request.connectinterval = seconds("--connectinterval", options["connectinterval"])
     _fill_ttl_tag(options, request)
     if not (request.HasField("concurrency") or request.HasField("rate") or request.HasField("connectinterval")):
         raise UsageError("give a limit: --concurrency, --rate or --connectinterval")
@@ -90,13 +89,13 @@ def _show_policies(pages, options):
 
 
 def _show_count(pages, options):
-    return Lines([str(_merged(pages).count)])
+    return Lines([str(merged(pages).count)])
 
 
 def _fill_refill(options, request):
     _fill_match(options, request)
     if options["tokens"] is not None:
-        request.tokens = _seconds("--tokens", options["tokens"])
+        request.tokens = seconds("--tokens", options["tokens"])
 
 
 POLICY = Command(

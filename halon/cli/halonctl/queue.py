@@ -8,8 +8,8 @@ import datetime
 import math
 import re
 
-from halon.cli.halonctl.command import Command
-from halon.cli.halonctl.options import Option, UsageError
+from halon.cli.halonctl.command import Command, merged
+from halon.cli.halonctl.options import Option, UsageError, seconds, whole
 from halon.cli.halonctl.output import LEFT, RIGHT, Column, Lines, Table, number
 
 STATES = ("ACTIVE", "DEFER", "SENDING", "UNKNOWN", "HOLD", "UPDATE")
@@ -104,23 +104,6 @@ def _pair(option, text):
     return key, value
 
 
-def _whole(option, text, minimum=0):
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        raise UsageError("%s: %r is not a whole number" % (option, text)) from None
-    if value < minimum:
-        raise UsageError("%s: %r is below %d" % (option, text, minimum))
-    return value
-
-
-def _seconds(option, text):
-    value = _number(option, text, text)
-    if value < 0:
-        raise UsageError("%s: %r is negative" % (option, text))
-    return value
-
-
 # -- queue list -----------------------------------------------------------------
 
 _FIELD = Option("--field", "Show field (repeatable)", "field", short="-F", repeat=True)
@@ -132,9 +115,9 @@ def _fill_list(options, request):
     request.fields.extend(options["field"])
     request.view = options["view"] or ""
     if options["offset"] is not None:
-        request.offset = _whole("--offset", options["offset"])
+        request.offset = whole("--offset", options["offset"])
     if options["limit"] is not None:
-        request.limit = _whole("--limit", options["limit"], 1)
+        request.limit = whole("--limit", options["limit"], 1)
 
 
 def _check_fields(fields):
@@ -301,7 +284,7 @@ def _fill_update(options, request):
     fill_conditions(options, request.conditions)
     action = actions[0]
     if action == "defer":
-        request.defer = _seconds("--defer", options["defer"])
+        request.defer = seconds("--defer", options["defer"])
     elif action == "updatetransportid":
         request.updatetransportid = options["updatetransportid"]
     elif action == "updatemetadata":
@@ -321,23 +304,13 @@ def _check_states(options):
 
 
 def _show_update(pages, options):
-    response = _merged(pages)
+    response = merged(pages)
     lines = ["%d messages affected" % (response.affected,)]
     if response.unaffected:
         lines.append("%d messages unaffected" % (response.unaffected,))
     if response.freezing:
         lines.append("%d messages freezing" % (response.freezing,))
     return Lines(lines)
-
-
-def _merged(pages):
-    merged = None
-    for page in pages:
-        if merged is None:
-            merged = page
-        else:
-            merged.MergeFrom(page)
-    return merged
 
 
 _ALL_STATES = Option("--all-states", "Act on messages in every state")
