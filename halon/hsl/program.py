@@ -460,6 +460,9 @@ class Session:
         g = program.globals_for(self.host, None, self.functions)
         g["R_session"] = self.scope
         exec(program.code, g)
+        from halon.hsl.stdlib.time import begin_execution
+
+        begin_execution()
         try:
             g["__main__"]()
         except ScriptExit:
