@@ -8,10 +8,8 @@ import json
 import os
 import socket
 import sys
-import time
 
 from google.protobuf import json_format
-from twisted.internet import threads
 from twisted.trial import unittest
 
 from halon.control import handlers
@@ -70,22 +68,6 @@ class ProcessStatsTests(unittest.TestCase):
         serve(self, {"ProcessStats": handlers.process_stats(Stats())}, path=os.path.join(folder, "var/run/halon/smtpd.ctl"))
         out, err, code = await halonctl("process-stats", cwd=folder)
         self.assertEqual((out, err, code), ("", "", 0))
-
-    async def test_answersQuickly(self):
-        """The call itself, as halonctl makes it, is answered well within the 50 ms target."""
-        from halon.control.client import ControlClient
-
-        def best_of_five():
-            times = []
-            for _ in range(5):
-                start = time.monotonic()
-                with ControlClient(self.control.path) as client:
-                    client.call("ProcessStats", control_pb2.ProcessStatsRequest())
-                times.append(time.monotonic() - start)
-            return min(times)
-
-        self.assertLess(await threads.deferToThread(best_of_five), 0.05)
-
 
 class ImportTests(unittest.TestCase):
     def test_halonctlDoesNotImportTwisted(self):

@@ -1,7 +1,6 @@
 """Array functions, called directly with HSL values and Python callbacks."""
 
 import random
-import time
 
 from twisted.trial import unittest
 
@@ -96,13 +95,10 @@ class ArrayTests(unittest.TestCase):
         self.assertRaises(HSLRuntimeError, sort, lambda a, b: a < b, arr(), amap([("reverse", True)]))
 
     def test_sortLarge(self):
-        """100k numbers sort with a Python less-than callback in well under two seconds."""
+        """100k numbers sort with a less-than callback (its speed is bench/hsl's)."""
         values = [float(random.randrange(1_000_000)) for _ in range(100_000)]
-        start = time.perf_counter()
         result = fn("array_sort")(lambda a, b: a < b, arr(*values))
-        elapsed = time.perf_counter() - start
         self.assertEqual(result.to_list(), sorted(values))
-        self.assertLess(elapsed, 2.0)
 
     def test_shuffle(self):
         """array_shuffle keeps the values and renumbers integer keys."""
