@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import smtplib
-import sys
 import tempfile
 import threading
 
@@ -18,35 +17,8 @@ from twisted.trial import unittest
 
 from halon.config import embedded
 from halon.queue.spool import SUFFIX, read
+from tests.allinone.helpers import ROOT, TWISTD, Process
 from tests.smtpd.helpers import MESSAGE
-
-TWISTD = os.path.join(os.path.dirname(sys.executable), "twistd")
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-_LISTENING = re.compile(rb"- listening on 127\.0\.0\.1:(\d+)")
-
-
-class _Process(protocol.ProcessProtocol):
-    def __init__(self):
-        self.output = b""
-        self.listening = defer.Deferred()
-        self.ended = defer.Deferred()
-        self.status = None
-
-    def outReceived(self, data):
-        self.output += data
-        match = _LISTENING.search(self.output)
-        if match and not self.listening.called:
-            self.listening.callback(int(match.group(1)))
-
-    errReceived = outReceived
-
-    def processEnded(self, reason):
-        self.status = reason.value.exitCode
-        if not self.listening.called:
-            self.listening.errback(RuntimeError("twistd ended before listening:\n" + self.output.decode("utf-8", "replace")))
-        self.ended.callback(self.status)
-
 
 class TwistdTests(unittest.TestCase):
     def setUp(self):
@@ -65,7 +37,7 @@ class TwistdTests(unittest.TestCase):
             f.write(text)
 
     def start(self):
-        process = _Process()
+        process = Process()
         env = dict(os.environ, PYTHONPATH=ROOT)
         transport = reactor.spawnProcess(
             process,
