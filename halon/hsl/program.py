@@ -40,6 +40,7 @@ def register_extra(name, functions, factory):
     EXTRAS[name] = ({"functions": sorted(functions), "classes": []}, factory)
 
 
+@functools.lru_cache(maxsize=1)
 def _builtin_tables():
     from halon.hsl.stdlib import core
 
@@ -83,17 +84,12 @@ def translate(exc):
             exc.position = position
         return exc
     if isinstance(exc, runtime.Throw):
-        value = exc.value
-        message = value.to_string() if hasattr(value, "to_string") and value.hsl_class_name == "Exception" else None
-        if message is not None:
-            message = value.message()
-        else:
-            from halon.hsl.values import to_bytes
+        from halon.hsl.stdlib.exception import HSLException
+        from halon.hsl.values import to_bytes
 
-            message = to_bytes(value)
-        error = HSLRuntimeError("uncaught exception: %s" % message.decode("utf-8", "replace"), position)
-        error.thrown = value
-        return error
+        value = exc.value
+        message = value.message() if isinstance(value, HSLException) else to_bytes(value)
+        return HSLRuntimeError("uncaught exception: %s" % message.decode("utf-8", "replace"), position)
     if isinstance(exc, NameError):
         m = _UNDEFINED.search(str(exc))
         if m:
