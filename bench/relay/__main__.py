@@ -21,13 +21,12 @@ stopped by its PID.
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-from bench.smtp.__main__ import BASELINE, SCRIPTS, TWISTD, ROOT, Postfix, free_port, indent, wait_banner
+from bench.smtp.__main__ import BASELINE, SCRIPTS, Ours, Postfix, free_port, indent, stop_process, wait_banner
 from halon.config import embedded
 
 SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
@@ -64,13 +63,7 @@ class Sink:
         return int(digits)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 10)
         self.out.close()
 
 
@@ -103,41 +96,6 @@ def write_config(workdir, port, sink_port, pooling, scripts):
             "        session:\n          tls:\n            mode: disabled\n%s" % (phases, sink_port, hooks)
         )
     return path
-
-
-class Ours:
-    def __init__(self, workdir, sink_port, pooling, scripts):
-        self.port = free_port()
-        self.config = write_config(workdir, self.port, sink_port, pooling, scripts)
-        self.log = open(os.path.join(workdir, "twistd.log"), "wb")
-        self.proc = subprocess.Popen(
-            [TWISTD, "-n", "--pidfile=", "halon-smtpd", "--config", self.config],
-            cwd=workdir,
-            env=dict(os.environ, PYTHONPATH=ROOT),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        if not wait_banner(self.port):
-            self.stop()
-            with open(self.log.name, "rb") as f:
-                tail = f.read()[-2000:].decode("utf-8", "replace")
-            raise RuntimeError("twistd halon-smtpd did not start:\n" + tail)
-
-    def cpu(self):
-        """Seconds of CPU the server has used so far (every thread)."""
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 def relay(port, sink, sessions, messages, size, patience=60.0):
@@ -222,7 +180,7 @@ def main(argv=None):
     why = "skipped (--no-postfix)"
     try:
         sink = Sink(workdir)
-        ours = Ours(workdir, sink.port, not args.no_pooling, not args.minimal_hooks)
+        ours = Ours(workdir, lambda folder, port: write_config(folder, port, sink.port, not args.no_pooling, not args.minimal_hooks))
         if not args.no_postfix:
             postfix, why = start_postfix(sink.port)
         # Warm both up (imports, first connections), then alternate runs so

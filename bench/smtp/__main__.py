@@ -90,10 +90,23 @@ def write_config(workdir, port):
     return path
 
 
+def stop_process(proc, grace=15):
+    """SIGTERM, and SIGKILL when it has not ended after C{grace} seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Ours:
-    def __init__(self, workdir):
+    """`twistd halon-smtpd` in C{workdir}, on the config C{write(workdir, port)} writes."""
+
+    def __init__(self, workdir, write=write_config):
         self.port = free_port()
-        self.config = write_config(workdir, self.port)
+        self.config = write(workdir, self.port)
         self.log = open(os.path.join(workdir, "twistd.log"), "wb")
         env = dict(os.environ, PYTHONPATH=ROOT)
         self.proc = subprocess.Popen(
@@ -119,14 +132,14 @@ class Ours:
                     values[line[:5]] = int(line.split()[1]) / 1024.0
         return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
 
+    def cpu(self):
+        """Seconds of CPU the server has used so far (every thread)."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 
