@@ -108,28 +108,37 @@ class Workdir:
 
     def start(self, *extra):
         """Spawn `twistd -n halon` here; killed at the end of the test if still running."""
-        process = Process()
-        process.transport = reactor.spawnProcess(
-            process,
-            TWISTD,
-            [TWISTD, "-n", "--pidfile=", *extra, "halon", "--workdir", self.path],
-            env=dict(os.environ, PYTHONPATH=ROOT),
-            path=self.path,
-        )
-
-        def stop():
-            process.signal("KILL")
-            return process.ended
-
-        self._testcase.addCleanup(stop)
-        return process
+        return spawn_twistd(self._testcase, [*extra, "halon", "--workdir", self.path], self.path)
 
     def spooled(self):
-        """uuid -> SpoolMessage of every committed spool file."""
-        found = {}
-        for folder, _dirs, files in os.walk(self.spool):
-            for name in files:
-                if name.endswith(SUFFIX):
-                    message = read(os.path.join(folder, name))
-                    found[message.uuid] = message
-        return found
+        return spooled(self.spool)
+
+
+def spawn_twistd(testcase, args, path):
+    """`twistd -n --pidfile= <args>` in C{path}; killed at the end of C{testcase} if still running."""
+    process = Process()
+    process.transport = reactor.spawnProcess(
+        process,
+        TWISTD,
+        [TWISTD, "-n", "--pidfile=", *args],
+        env=dict(os.environ, PYTHONPATH=ROOT),
+        path=path,
+    )
+
+    def stop():
+        process.signal("KILL")
+        return process.ended
+
+    testcase.addCleanup(stop)
+    return process
+
+
+def spooled(spool):
+    """uuid -> SpoolMessage of every committed file in the spool folder C{spool}."""
+    found = {}
+    for folder, _dirs, files in os.walk(spool):
+        for name in files:
+            if name.endswith(SUFFIX):
+                message = read(os.path.join(folder, name))
+                found[message.uuid] = message
+    return found

@@ -16,8 +16,7 @@ from twisted.internet import defer, protocol, reactor, threads
 from twisted.trial import unittest
 
 from halon.config import embedded
-from halon.queue.spool import SUFFIX, read
-from tests.allinone.helpers import ROOT, TWISTD, Process
+from tests.allinone.helpers import spawn_twistd, spooled
 from tests.smtpd.helpers import MESSAGE
 
 class TwistdTests(unittest.TestCase):
@@ -37,36 +36,10 @@ class TwistdTests(unittest.TestCase):
             f.write(text)
 
     def start(self):
-        process = Process()
-        env = dict(os.environ, PYTHONPATH=ROOT)
-        transport = reactor.spawnProcess(
-            process,
-            TWISTD,
-            [TWISTD, "-n", "--pidfile=", "halon-smtpd", "--config", self.config],
-            env=env,
-            path=self.workdir,
-        )
-        process.transport = transport
-
-        def stop():
-            if process.status is None:
-                try:
-                    transport.signalProcess("KILL")
-                except Exception:
-                    pass
-            return process.ended
-
-        self.addCleanup(stop)
-        return process
+        return spawn_twistd(self, ["halon-smtpd", "--config", self.config], self.workdir)
 
     def spooled(self):
-        found = {}
-        for folder, _dirs, files in os.walk(self.spool):
-            for name in files:
-                if name.endswith(SUFFIX):
-                    message = read(os.path.join(folder, name))
-                    found[message.uuid] = message
-        return found
+        return spooled(self.spool)
 
     @defer.inlineCallbacks
     def test_starts_on_the_embedded_default_and_takes_mail(self):
