@@ -237,15 +237,24 @@ def sne(a, b):
 
 
 def rmatch(subject, pattern):
-    from halon.hsl.stdlib.regex import regex_match
-
-    return regex_match(pattern, subject)
+    return _regex_module().regex_match(pattern, subject)
 
 
 def regex(pattern, flags):
-    from halon.hsl.stdlib.regex import compile_regex
+    return _regex_module().compile_regex(pattern, flags)
 
-    return compile_regex(pattern, flags)
+
+_regex = None
+
+
+def _regex_module():
+    """The stdlib's regex module, imported on first use (importing it loads the whole stdlib)."""
+    global _regex
+    if _regex is None:
+        from halon.hsl.stdlib import regex as module
+
+        _regex = module
+    return _regex
 
 
 def incr(value, delta):
