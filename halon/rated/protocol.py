@@ -5,37 +5,35 @@ A request is C{R}, a flags byte (bit 0: synchronise with the cluster), the
 limit and the interval as doubles, then the namespace and the entry, each
 with a 2-byte length.  The reply value is one double: 1 or 0 (accepted or
 denied) when the limit is above zero, else the number of hits in the window.
+Both sides pack and unpack the fixed part with one precompiled struct: a
+call's own encoding costs a few hundred nanoseconds.
 """
 
 import struct
 
-from halon.rated.ipc import BlockingClient, IPCError, RequestError
+from halon.rated.ipc import BlockingClient, IPCError, RequestError, reply_error
 
-_RATE = struct.Struct("!cBddHH")
+RATE = struct.Struct("!cBddHH")
 _VALUE = struct.Struct("!d")
+# The client's whole frames: the length prefix joined to the fixed part.
+_REQUEST_FRAME = struct.Struct("!IcBddHH")
+_REPLY_FRAME = struct.Struct("!Icd")
 FLAG_SYNC = 1
-
-
-def encode_rate(namespace, entry, limit, interval, sync=True):
-    if len(namespace) > 0xFFFF or len(entry) > 0xFFFF:
-        raise ValueError("namespace and entry must be shorter than 64 KiB")
-    flags = FLAG_SYNC if sync else 0
-    return _RATE.pack(b"R", flags, limit, interval, len(namespace), len(entry)) + namespace + entry
 
 
 def decode_rate(payload):
     """(namespace, entry, limit, interval, sync) or L{RequestError}."""
-    if len(payload) < _RATE.size or payload[:1] != b"R":
+    if len(payload) < RATE.size or payload[:1] != b"R":
         raise RequestError("not a rate request")
-    _, flags, limit, interval, nlen, elen = _RATE.unpack_from(payload)
-    body = payload[_RATE.size :]
-    if len(body) != nlen + elen:
+    _, flags, limit, interval, nlen, elen = RATE.unpack_from(payload)
+    if len(payload) != RATE.size + nlen + elen:
         raise RequestError("rate request has a bad length")
-    return body[:nlen], body[nlen:], limit, interval, bool(flags & FLAG_SYNC)
+    middle = RATE.size + nlen
+    return payload[RATE.size : middle], payload[middle:], limit, interval, bool(flags & FLAG_SYNC)
 
 
 def encode_value(value):
-    return _VALUE.pack(float(value))
+    return _VALUE.pack(value)
 
 
 class RateClient:
@@ -49,10 +47,16 @@ class RateClient:
 
     def rate(self, namespace, entry, limit, interval, sync=True):
         """True/False for a limit above 0, else the count; L{IPCError} when rated fails."""
-        reply = self._client.request(encode_rate(namespace, entry, limit, interval, sync))
-        if len(reply) != _VALUE.size:
-            raise IPCError("rated sent a malformed reply")
-        (value,) = _VALUE.unpack(reply)
+        nlen, elen = len(namespace), len(entry)
+        if nlen > 0xFFFF or elen > 0xFFFF:
+            raise ValueError("namespace and entry must be shorter than 64 KiB")
+        frame = _REQUEST_FRAME.pack(
+            RATE.size + nlen + elen, b"R", FLAG_SYNC if sync else 0, limit, interval, nlen, elen
+        )
+        reply = self._client.call(frame + namespace + entry)
+        if len(reply) != _REPLY_FRAME.size or reply[4:5] != b"+":
+            raise reply_error(reply)
+        value = _REPLY_FRAME.unpack(reply)[2]
         return value if limit == 0 else value != 0
 
     def close(self):

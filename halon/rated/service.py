@@ -76,7 +76,8 @@ class RatedService(service.MultiService):
         self.ipc.setServiceParent(self)
         self._expire = LoopingCall(self.table.expire)
         self._expire.clock = reactor
-        self._requests = stats.counter("rated.requests")
+        self.requests = 0
+        stats.gauge("rated.requests", lambda: self.requests)
         self._errors = stats.counter("rated.errors")
         stats.gauge("rated.entries", lambda: len(self.table))
         stats.gauge("rated.hits.accepted", lambda: self.table.accepted)
@@ -114,7 +115,7 @@ class RatedService(service.MultiService):
 
     def handle_ipc(self, payload):
         """The reply to one rate() call: bytes at once, or a Deferred when Redis answers."""
-        self._requests.increment()
+        self.requests += 1  # the reactor thread's alone: no lock
         namespace, entry, limit, interval, sync = protocol.decode_rate(payload)
         try:
             value = self.backend.rate(namespace, entry, limit, interval, sync)
