@@ -2,7 +2,9 @@
 """
 The hooks of a running configuration written in HSL: one L{HSLHooks} per
 connection, answering the protocol's questions by running the phase's
-script on the server's L{halon.smtpd.scriptpool.ScriptPool}.
+script on the server's L{halon.smtpd.scriptpool.ScriptPool} (or, when
+L{halon.smtpd.cheap} finds it short and free of waits, right away on the
+reactor thread).
 
 Per execution the hook functions (Accept, Reject, Defer, Reply, Pass) are
 built fresh and record what the script decided in an L{_Outcome}; they
@@ -26,6 +28,7 @@ from halon import mime
 from halon.hsl.errors import HSLRuntimeError, ScriptExit
 from halon.hsl.stdlib.mime import MailMessage
 from halon.hsl.values import HSLArray, HSLObject, HSLResource, to_bytes, to_number, truthy
+from halon.smtpd.cheap import runs_inline
 from halon.smtpd.envelope import Address
 from halon.smtpd.hooks import Decision, Hooks, QueueStager
 
@@ -400,13 +403,19 @@ class HSLHooks(Hooks):
     @param host: the running configuration's L{halon.hsl.host.Host}.
     @param time_limit: seconds one execution may run (C{scripting.timeout}),
         or None for the pool's.
+    @param inline: the programs cheap enough to run on the reactor thread
+        (L{halon.smtpd.cheap}); the EOD script among them only for a
+        message of at most C{INLINE_EOD_BYTES}, whose parsing is cheap too.
     """
 
-    def __init__(self, programs, pool, host, time_limit=None):
+    INLINE_EOD_BYTES = 256 * 1024
+
+    def __init__(self, programs, pool, host, time_limit=None, inline=frozenset()):
         self._programs = programs
         self._pool = pool
         self._host = host
         self._time_limit = time_limit
+        self._inline = inline
 
     def has(self, phase):
         return phase in self._programs
@@ -437,7 +446,10 @@ class HSLHooks(Hooks):
             outcome.context = final.get("context")
             return outcome
 
-        d = self._pool.run(phase, execute, time_limit=self._time_limit)
+        if program in self._inline and (eod_message is None or len(eod_message) <= self.INLINE_EOD_BYTES):
+            d = self._pool.run_inline(phase, execute)
+        else:
+            d = self._pool.run(phase, execute, time_limit=self._time_limit)
         d.addCallbacks(self._finished, self._failed, callbackArgs=(session,), errbackArgs=(phase, session))
         return d
 
@@ -579,11 +591,11 @@ class HSLHooksFactory:
 
     def __call__(self, app, app_server, index, pool):
         host = self.host_for(app)
-        programs = compile_server(app, app_server, index, host)
+        programs, inline = compile_server(app, app_server, index, host)
         time_limit = app.get("scripting", {}).get("timeout")
 
         def hooks(session):
-            return HSLHooks(programs, pool, host, time_limit)
+            return HSLHooks(programs, pool, host, time_limit, inline)
 
         return hooks
 
@@ -618,13 +630,18 @@ def _syslog(priority, message):
 
 
 def compile_server(app, app_server, index, host):
-    """phase -> Program for one server; a ConfigError names a hook that is missing or does not compile."""
+    """
+    phase -> Program for one server, and the set of those programs that
+    may run inline; a ConfigError names a hook that is missing or does not
+    compile.
+    """
     from halon.config.errors import ConfigError, Problem
     from halon.hsl import HSLSyntaxError, compile_program
 
     scripts = app.get("scripting", {}).get("hooks", {})
     where = app.get("__file__", "smtpd-app.yaml")
     programs = {}
+    inline = set()
     problems = []
 
     def compile_hook(phase, hook_id, key, path):
@@ -641,6 +658,9 @@ def compile_server(app, app_server, index, host):
                     )
                 except HSLSyntaxError as e:
                     problems.append(Problem(where, path, str(e)))
+                    return
+                if runs_inline(entry.get("data", "")):
+                    inline.add(programs[key])
                 return
         problems.append(Problem(where, path, "no %s hook with id %s" % (phase, hook_id)))
 
@@ -658,5 +678,5 @@ def compile_server(app, app_server, index, host):
             compile_hook(phase, hook, phase, path)
     if problems:
         raise ConfigError(problems)
-    return programs
+    return programs, frozenset(inline)
 
