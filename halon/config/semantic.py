@@ -128,6 +128,14 @@ def _smtpd_app(document, startup, lint, local):
     out += _unique(document, [(("plugins", i), p) for i, p in _items(data.get("plugins"))], "plugin")
     groupings = _dict(_dict(data.get("queues")).get("grouping")).get("groupings")
     out += _unique(document, [(("queues", "grouping", "groupings", i), g) for i, g in _items(groupings)], "grouping")
+    lists = _dict(data.get("lists"))
+    for i, grouping in _items(groupings):
+        path = ("queues", "grouping", "groupings", i)
+        out += _conditions(document, path, grouping)
+        for field, values in _dict(grouping).items():
+            for j, item in _items(values):
+                if isinstance(item, str) and item.startswith("@") and item[1:] not in lists:
+                    out.append(document.problem(path + (field, j), "no list %s in lists" % (_q(item[1:]),)))
 
     for i, server in servers:
         server = _dict(server)

@@ -20,7 +20,7 @@ from halon.queue import listing, states
 from halon.queue.conditions import Conditions
 
 _OPERATORS = {0: "=", 1: ">", 2: ">=", 3: "<", 4: "<=", 5: ".."}
-_TEXT_FIELDS = ("transportid", "jobid", "senderdomain", "recipientdomain", "sender", "recipient", "id")
+_TEXT_FIELDS = ("transportid", "jobid", "senderdomain", "recipientdomain", "sender", "recipient", "id", "grouping")
 _MATCH_FIELDS = ("transportid", "localip", "remoteip", "remotemx", "recipientdomain", "jobid")
 
 
@@ -76,6 +76,7 @@ def _row(cls, rcpt, now):
         localip=rcpt.localip,
         remoteip=rcpt.remoteip,
         remotemx=rcpt.remotemx,
+        grouping=rcpt.grouping,
     )
     if rcpt.metadata:
         row.metadata.update(rcpt.metadata)

@@ -29,6 +29,7 @@ L{QueueHooks}.  halon.queue.control answers halonctl from this object.
 import heapq
 import os
 import socket
+import sys
 import uuid as _uuid
 from collections import deque
 
@@ -40,6 +41,7 @@ from halon.logs import mail as mail_log
 from halon.queue import delivery_settings, dsn, spool, states
 from halon.queue.files import Recent, Unlinker
 from halon.queue.delivery import Deliverer, Outcome, Session, resolve_destination
+from halon.queue.grouping import Groupings
 from halon.queue.index import Message, QueueIndex, Recipient
 from halon.queue.journal import DONE, Journal
 from halon.queue.policies import PolicyEngine
@@ -110,6 +112,7 @@ class QueueConfig:
         self.concurrency_total = int((queues.get("concurrency") or {}).get("total", 10000))
         self.pooling_size = int((queues.get("pooling") or {}).get("size", 1024))
         self.lists = app.get("lists") or {}
+        self.groupings = Groupings(queues.get("grouping"), self.lists)
         environment = startup.get("environment") or {}
         self.policyconf = environment.get("policyconf")
         self.suspendconf = environment.get("suspendconf")
@@ -314,6 +317,9 @@ class Queue(service.Service):
             metadata = record.get("metadata")
             if metadata:
                 rcpt.metadata = dict(metadata)
+            quotas = record.get("quotas")
+            if quotas:
+                rcpt.quotas = tuple(dict.fromkeys(map(sys.intern, quotas)))
             dsn_params = record.get("dsn")
             if dsn_params and (dsn_params.get("notify") or dsn_params.get("orcpt")):
                 rcpt.params = {"notify": dsn_params.get("notify"), "orcpt": dsn_params.get("orcpt")}
@@ -476,13 +482,18 @@ class Queue(service.Service):
     # -- one attempt --------------------------------------------------------------------
 
     def _context(self, job, remotemx="", remoteip="", localip=""):
+        """
+        What suspends, policies and delivery settings match on.  Before DNS
+        (no C{remotemx}) the grouping is the one of the last attempt, or what
+        the recipient domain alone decides (L{halon.queue.grouping}).
+        """
         rcpt = job.recipients[0]
         context = {
             "tenantid": job.message.tenantid,
             "jobid": job.message.jobid,
             "transportid": rcpt.transportid,
             "recipientdomain": rcpt.domain,
-            "grouping": rcpt.grouping or rcpt.domain,
+            "grouping": rcpt.grouping if remotemx else (rcpt.grouping or self.config.groupings.of(rcpt.domain)),
         }
         if remotemx:
             context["remotemx"] = remotemx
@@ -533,8 +544,10 @@ class Queue(service.Service):
         remotemx, remoteip = resolution.hops[0]
         sourceips = (connection.get("sourceip") or {}).get("ipv4") or []
         localip = overrides.get("sourceip") or (sourceips[0] if sourceips else "")
+        grouping = self.config.groupings.of(first.domain, remotemx, remoteip)
         for rcpt in job.recipients:
             rcpt.remotemx, rcpt.remoteip, rcpt.localip = remotemx, remoteip, localip
+            rcpt.grouping = grouping
         context = self._context(job, remotemx, remoteip, localip)
         job.context = context
         if self.suspends.matching(context) is not None:
@@ -857,6 +870,7 @@ class Queue(service.Service):
                 call.cancel()
         self._pump_call = self._defer_call = None
         self.suspends.stop()
+        self.policies.stop()
         self.pool.close_all()
         if self.resolver is not None and hasattr(self.resolver, "stop"):
             self.resolver.stop()

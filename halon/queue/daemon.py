@@ -10,6 +10,10 @@ messages to), answers the queue's halonctl calls on the server's control
 socket, follows the server's configuration reloads, and starts with it,
 after the server has loaded the spool into it.
 
+Scripts reach the queue through the "queue" service
+(L{halon.queue.scripting}: queue_quota(), queue_suspend() ...), set in
+the delivery hooks' services, which smtpd's hooks share.
+
 The resolver follows C{resolver} of smtpd-app.yaml as it was at start;
 transports, limits and the pre- and post-delivery hooks of
 C{scripting.hooks} follow every reload (the scripts are compiled again
@@ -64,6 +68,13 @@ def build(reactor, startup, app, stats, control=None, hooks=None):
 
         hooks = hsl.build(reactor, app, startup, stats)
     queue = Queue(reactor, spool_path, stats, resolver_of(reactor, app, stats), QueueConfig(app, startup), hooks=hooks)
+    services = getattr(hooks, "services", None)
+    if services is not None:
+        from halon.queue.scripting import QueueScriptService
+
+        # smtpd's hooks share this mapping (halon.smtpd.tap), so their
+        # scripts reach the queue too.
+        services["queue"] = QueueScriptService(queue, reactor)
     for kind in ("policy", "suspend", "delivery"):
         queue.reload_file(kind)
     if control is not None:

@@ -10,8 +10,9 @@ Each script runs once per queued recipient, on the queue's own script pool
                 serverid, sender, senderaddress, recipient,
                 recipientaddress, transportid, tenantid, jobid, priority,
                 size, dsn {envid, ret, notify, orcpt}
-    $arguments  predelivery: retry.  postdelivery: retry, action (absent on
-                success; QUEUE or BOUNCE otherwise), attempt {result {code,
+    $arguments  predelivery: retry.  postdelivery: retry, grouping (once
+                known), action (absent on success; QUEUE or BOUNCE
+                otherwise), attempt {result {code,
                 enhanced, reason, state} | error {temporary, message, type,
                 dns}, connection {...}, duration}
     $context    what the pre-delivery script left there (post-delivery)
@@ -174,6 +175,11 @@ class HSLQueueHooks:
         self.load(app)
 
     @property
+    def services(self):
+        """What the scripts' service functions reach (C{host.services}), shared with smtpd's when it gave them."""
+        return self._host.services
+
+    @property
     def per_recipient(self):
         """With a script, each queue entry is its own attempt (scripts see one at a time)."""
         return bool(self._programs)
@@ -217,6 +223,8 @@ class HSLQueueHooks:
         (rcpt,) = info["recipients"]
         (outcome,) = info["outcomes"]
         arguments = {"retry": rcpt.retry, "attempt": attempt_var(outcome)}
+        if rcpt.grouping:
+            arguments["grouping"] = rcpt.grouping
         if not outcome.delivered:
             arguments["action"] = "BOUNCE" if outcome.permanent else "QUEUE"
         return self._run(program, "postdelivery", rcpt, arguments, "default", POST_FUNCTIONS, info)

@@ -11,8 +11,9 @@ iterators (see L{QueueIndex.recipients}), which is what lets grouping run
 through C{collections.Counter} without a Python loop per record.
 
 The index knows nothing about time, files or delivery: it stores records,
-keeps the per-state counts the queue.* counters publish, and tracks the
-freeze requests of L{freeze}.  L{halon.queue.core.Queue} drives it.
+keeps the per-state counts the queue.* counters publish and the usage of
+each named quota (C{queue_quota()}), and tracks the freeze requests of
+L{freeze}.  L{halon.queue.core.Queue} drives it.
 """
 
 import sys
@@ -101,6 +102,8 @@ class Recipient:
     @ivar next_retry: Unix time of the next attempt (meaningful in DEFER).
     @ivar metadata: C{None} or a dict str -> str (SetMetaData, --updatemetadata).
     @ivar params: C{None} or the recipient's DSN parameters ("notify", "orcpt").
+    @ivar quotas: C{None} or the names of the quotas it counts in (the
+        C{quotas} option of C{queue()}), each once.
     @ivar remotemx, remoteip, grouping, localip: known once resolved/attempted.
     @ivar freezing: an operator asked to freeze this recipient while it was
         in a working state; it goes to UPDATE when the work ends.
@@ -120,6 +123,7 @@ class Recipient:
         "next_retry",
         "metadata",
         "params",
+        "quotas",
         "remotemx",
         "remoteip",
         "grouping",
@@ -140,6 +144,7 @@ class Recipient:
         self.next_retry = next_retry
         self.metadata = None
         self.params = None
+        self.quotas = None
         self.remotemx = ""
         self.remoteip = ""
         self.grouping = ""
@@ -170,12 +175,17 @@ class QueueIndex:
 
     Callers change a recipient's state only through L{set_state}, so the
     counts (and the freeze bookkeeping) never drift from the records.
+
+    @ivar quotas: quota name -> (queue entries, bytes) of the recipients
+        counted in it; a name without any is absent.  Each value is replaced
+        whole, so a script thread reading it never sees half an update.
     """
 
     def __init__(self):
         self.messages = {}
         self.counts = [0] * len(states.NAMES)
         self.freeze_pending = 0
+        self.quotas = {}
 
     def __len__(self):
         return sum(self.counts)
@@ -188,6 +198,8 @@ class QueueIndex:
         counts = self.counts
         for rcpt in message.recipients:
             counts[rcpt.state] += 1
+            if rcpt.quotas:
+                self._count(rcpt.quotas, 1, message.size)
 
     def remove(self, rcpt):
         """
@@ -197,6 +209,8 @@ class QueueIndex:
         message = rcpt.message
         message.recipients.remove(rcpt)
         self.counts[rcpt.state] -= 1
+        if rcpt.quotas:
+            self._count(rcpt.quotas, -1, -message.size)
         if rcpt.freezing:
             rcpt.freezing = False
             self.freeze_pending -= 1
@@ -204,6 +218,20 @@ class QueueIndex:
             return False
         del self.messages[message.uuid]
         return True
+
+    def _count(self, names, entries, size):
+        quotas = self.quotas
+        for name in names:
+            count, total = quotas.get(name, (0, 0))
+            count += entries
+            if count > 0:
+                quotas[name] = (count, total + size)
+            else:
+                quotas.pop(name, None)
+
+    def quota(self, name):
+        """C{(queue entries, bytes)} counted in the quota C{name}."""
+        return self.quotas.get(name, (0, 0))
 
     def set_state(self, rcpt, state):
         """

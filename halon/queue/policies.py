@@ -207,6 +207,7 @@ class PolicyEngine:
         self.buckets = {}
         self._last_pickup = {}
         self._suspended = {}
+        self._lifts = {}
         if stats is not None:
             stats.gauge("queue.policy.concurrency.counters", lambda: sum(1 for n in self.concurrency.values() if n))
             self._concurrency_suspends = stats.counter("queue.policy.concurrency.suspends")
@@ -303,14 +304,25 @@ class PolicyEngine:
         elif self._rate_suspends is not None:
             self._rate_suspends.increment()
         if ttl is not None:
-            self._clock.callLater(ttl, self._lift, counter, suspend.id)
+            self._lifts[counter] = self._clock.callLater(ttl, self._lift, counter, suspend.id)
 
     def _lift(self, counter, id=None):
         suspend = self._suspended.get(counter)
         if suspend is None or (id is not None and suspend.id != id):
             return
         del self._suspended[counter]
+        call = self._lifts.pop(counter, None)
+        if call is not None and call.active():
+            call.cancel()
         self._suspends.delete(suspend.id)
+
+    def stop(self):
+        """Cancel the timers (suspends to lift, conditions to expire): the queue is stopping."""
+        calls = list(self._lifts.values()) + [d.call for d in self.dynamic.values() if d.call is not None]
+        self._lifts = {}
+        for call in calls:
+            if call.active():
+                call.cancel()
 
     def add_dynamic(self, fields, condition, limits, ttl=None, update=True):
         """
