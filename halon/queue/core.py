@@ -729,14 +729,18 @@ class Queue(service.Service):
         transportid = (group.get("dsn") or {}).get("transport") or transportid
         return self.inject("", [message.sender], data, transportid)
 
-    def inject(self, sender, recipients, data, transportid, metadata=None, hold=False):
-        """Spool and queue a message made here (a DSN); a Deferred of its uuid."""
+    def inject(self, sender, recipients, data, transportid, metadata=None, hold=False, options=None):
+        """
+        Spool and queue a message made here (a DSN, a script's queue()); a
+        Deferred of its uuid.  C{options}: more of each recipient's record
+        (delay, quotas, jobid, tenantid, priority).
+        """
         uuid = str(_uuid.uuid4())
         envelope = {"transaction": uuid, "received": self.clock.seconds(), "sender": sender, "serverid": "",
                     "senderparams": {}, "dsn": {"ret": None, "envid": None}}
         records = [
-            {"index": n, "recipient": address.lower(), "transportid": transportid, "metadata": metadata or {},
-             "hold": hold, "delay": 0, "params": {}, "dsn": {"notify": None, "orcpt": None}}
+            dict({"index": n, "recipient": address.lower(), "transportid": transportid, "metadata": metadata or {},
+                  "hold": hold, "delay": 0, "params": {}, "dsn": {"notify": None, "orcpt": None}}, **(options or {}))
             for n, address in enumerate(recipients, 1)
         ]
         spooled = spool.SpoolMessage(uuid, envelope, records, message=data)

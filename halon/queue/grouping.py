@@ -51,10 +51,9 @@ class Groupings:
 
     def of(self, domain, remotemx="", remoteip=""):
         """The grouping of a recipient of C{domain} sent to C{remotemx} at C{remoteip} ("" when not known)."""
-        known = {"recipientdomain": domain, "remotemx": remotemx, "remoteip": remoteip}
         for name, tests in self.items:
             for field, test in tests:
-                value = known[field]
+                value = domain if field == "recipientdomain" else remotemx if field == "remotemx" else remoteip
                 if value and test(value):
                     return name
         if self.default == "recipientdomain":

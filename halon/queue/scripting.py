@@ -1,24 +1,28 @@
 """
 The queue as scripts see it: the "queue" service of C{host.services}
 (halon.hsl.stdlib.services) behind C{queue_quota()}, C{queue_suspend()},
-C{queue_policy()} and C{queue_policy_delete()}, in smtpd's hooks and in
-the pre- and post-delivery hooks alike.
+C{queue_policy()} and C{queue_policy_delete()}, and the C{queue()} method
+of C{MIME} and C{MailMessage} (a new message for one recipient), in
+smtpd's hooks and in the pre- and post-delivery hooks alike.
 
 Scripts call these on their own threads.  C{queue_quota} only reads (a
-quota's usage is one tuple, replaced whole); the others change suspends
-and policies, which live on the reactor, so they run there and the script
-waits for them.  Bad arguments are script errors; what the queue refuses
-(an unknown field, a tag too long) is C{none}, as the manual has it.
+quota's usage is one tuple, replaced whole); the others change suspends,
+policies or the spool, which belong to the reactor, so they run there and
+the script waits for them.  Bad arguments are script errors; what the
+queue refuses (an unknown field, a tag too long, a spool that cannot be
+written) is C{none}, as the manual has it.
 """
 
 from twisted.internet.threads import blockingCallFromThread
 from twisted.python import threadable
 
-from halon.hsl.errors import HSLNotAvailable, HSLRuntimeError
+from halon.hsl.errors import HSLRuntimeError
 from halon.hsl.values import HSLArray, to_bytes, to_number, truthy
 from halon.queue.spool import encode_text
 
 __all__ = ["QueueScriptService"]
+
+_QUEUE_OPTIONS = ("metadata", "hold", "jobid", "quotas", "delay", "tenantid", "priority")
 
 
 def _text(value):
@@ -48,6 +52,14 @@ def _options(value, function, known):
     if unknown:
         raise HSLRuntimeError("%s(): unknown option %s" % (function, ", ".join(sorted(unknown))))
     return options
+
+
+def _address(value):
+    """An address given as a string or as ["localpart" => ..., "domain" => ...]."""
+    if isinstance(value, HSLArray):
+        localpart, domain = _text(value.get(b"localpart") or b""), _text(value.get(b"domain") or b"")
+        return "%s@%s" % (localpart, domain) if domain else localpart
+    return _text(value)
 
 
 def _ttl(value, function):
@@ -110,7 +122,32 @@ class QueueScriptService:
         return self._on_reactor(self._queue.policies.delete_dynamic, number)
 
     def queue(self, message, sender, recipient, transportid, options=None):
-        raise HSLNotAvailable("queue")
+        """Spool C{message} (a L{halon.mime} message) for C{recipient}: its id {transaction, queue}, or none."""
+        if threadable.isInIOThread():
+            # Spooling is waited for, which only a script's own thread can do.
+            raise HSLRuntimeError("queue() is not available here")
+        options = _options(options, "queue", _QUEUE_OPTIONS)
+        metadata = options.pop("metadata", None)
+        if metadata is not None and not isinstance(metadata, HSLArray):
+            raise HSLRuntimeError("queue(): metadata must be an array")
+        hold = truthy(options.pop("hold", False))
+        record = {}
+        for name, value in options.items():
+            if name == "quotas":
+                if not isinstance(value, HSLArray):
+                    raise HSLRuntimeError("queue(): quotas must be an array")
+                record[name] = [_text(v) for v in value.values()]
+            elif name in ("delay", "priority"):
+                record[name] = to_number(value)
+            elif value is not None:
+                record[name] = _text(value)
+        uuid = blockingCallFromThread(
+            self._reactor, self._queue.inject, _address(sender), [_address(recipient)], message.to_bytes(),
+            _text(transportid), {_text(k): _text(v) for k, v in (metadata or HSLArray()).items()}, hold, record,
+        )
+        if uuid is None:
+            return None
+        return HSLArray({b"transaction": uuid.encode("ascii"), b"queue": 1.0})
 
 
 def _limits(policy):

@@ -208,6 +208,18 @@ class ScriptServiceTests(QueueTestCase):
         out = await self.run_script('$out = [queue_policy_delete("%d"), queue_policy_delete("%d")];' % ((dynamic.id,) * 2))
         self.assertEqual(list(out.values()), [True, False])
 
+    async def test_queueFromAScript(self):
+        """MIME()->queue() spools a new message for one recipient with the options of EOD's queue()."""
+        out = await self.run_script(
+            '$out = MIME()->setBody("hi")->queue("a@sender.example", ["localpart" => "b", "domain" => "example.com"],'
+            ' "mx", ["hold" => true, "quotas" => ["q"], "metadata" => ["k" => "v"], "jobid" => "j1"]);')
+        (rcpt,) = self.queue.index.recipients()
+        self.assertEqual(dict(out.items()), {b"transaction": rcpt.message.uuid.encode(), b"queue": 1.0})
+        self.assertEqual((rcpt.address, rcpt.state, rcpt.metadata, rcpt.message.jobid, rcpt.message.sender),
+                         ("b@example.com", states.HOLD, {"k": "v"}, "j1", "a@sender.example"))
+        self.assertEqual(self.queue.index.quota("q"), (1, rcpt.message.size))
+        self.assertIn(b"hi", self.queue.recent.read(rcpt.message.uuid, rcpt.message.path).read_message())
+
     def test_badArguments(self):
         service = self.host.services["queue"]
         self.assertRaises(HSLRuntimeError, service.queue_suspend, b"x", 60.0)
