@@ -42,7 +42,16 @@ class Stats:
 
     def __init__(self):
         self._entries = {}
+        self._sources = []
         self._lock = threading.Lock()
+
+    def add_source(self, read):
+        """
+        Add C{read()}'s (name, number) pairs to every snapshot: the counters
+        of other processes doing the same work (smtpd's workers), summed
+        with this process's of the same name.
+        """
+        self._sources.append(read)
 
     def counter(self, name, value=0):
         """The counter called C{name}, created on first use."""
@@ -69,7 +78,19 @@ class Stats:
         """[(name, value)] in registration order."""
         with self._lock:
             entries = list(self._entries.items())
-        return [(name, e.value if isinstance(e, Counter) else e()) for name, e in entries]
+        values = [(name, e.value if isinstance(e, Counter) else e()) for name, e in entries]
+        if not self._sources:
+            return values
+        totals = dict(values)
+        order = [name for name, _ in values]
+        for read in self._sources:
+            for name, value in read():
+                if name not in totals:
+                    order.append(name)
+                    totals[name] = value
+                elif isinstance(totals[name], (int, float)) and not isinstance(totals[name], bool):
+                    totals[name] += value
+        return [(name, totals[name]) for name in order]
 
     def value(self, name):
         e = self._entries[name]

@@ -45,7 +45,7 @@ def _smtpd(reactor, paths, stats):
     from halon.smtpd import tap
 
     startup, load_app = tap.load(paths["smtpd"])
-    return tap.build(reactor, startup, load_app, stats)
+    return tap.build(reactor, startup, load_app, stats, config_path=paths["smtpd"])
 
 
 def _rated(reactor, paths, stats):

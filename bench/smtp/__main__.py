@@ -61,11 +61,13 @@ def indent(text, n):
     return "\n".join(" " * n + line for line in text.splitlines())
 
 
-def write_config(workdir, port):
+def write_config(workdir, port, workers=0):
     path = embedded.write_default(workdir)
     with open(path) as f:
         text = f.read()
     text = re.sub(r"port: \d+", "port: %d" % port, text)
+    if workers:
+        text = text.replace("  umask:", "  workers: %d\n  umask:" % workers)
     if "rlimit:" not in text:
         text = text.replace("  umask:", "  rlimit:\n    nofile: 20000\n  umask:")
     with open(path, "w") as f:
@@ -235,6 +237,7 @@ def main(argv=None):
     parser.add_argument("--idle", type=int, default=10000)
     parser.add_argument("--no-postfix", action="store_true")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0, help="environment.workers: SMTP worker processes beside the main one")
     args = parser.parse_args(argv)
     sessions = [int(s) for s in args.sessions.split(",")]
     if shutil.which("smtp-source") is None and not os.path.exists("/usr/sbin/smtp-source"):
@@ -244,7 +247,7 @@ def main(argv=None):
     workdir = tempfile.mkdtemp(prefix="bench-smtp-")
     ours, postfix, results, postfix_results = None, None, {}, {}
     try:
-        ours = Ours(workdir)
+        ours = Ours(workdir, lambda folder, port: write_config(folder, port, args.workers))
         why = "skipped (--no-postfix)" if args.no_postfix else Postfix.usable()
         if why is None:
             postfix = Postfix()

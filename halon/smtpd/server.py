@@ -132,9 +132,10 @@ class Committer:
     after the script changed the message carries its own uuid.
     """
 
-    def __init__(self, spool, sink):
+    def __init__(self, spool, sink, log_received=True):
         self.spool = spool
         self.sink = sink
+        self._log_received = log_received
 
     def commit(self, session, transaction, entries):
         """Write the message files durably; fires with the L{SpoolMessage}s once they are on disk."""
@@ -146,7 +147,8 @@ class Committer:
     def release(self, messages):
         """The client has its 250: the queue takes the messages."""
         for message in messages:
-            mail_log.received(message)
+            if self._log_received:
+                mail_log.received(message)
             try:
                 self.sink.submit(message)
             except Exception:

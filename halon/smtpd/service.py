@@ -21,6 +21,7 @@ import grp
 import os
 import pwd
 import resource
+import socket
 import sys
 import time
 
@@ -75,12 +76,26 @@ class SMTPDService(service.MultiService):
         the built-in policy.
     @param sink: the queue (L{halon.queue.QueueSink}); in-memory when None.
     @param clock: the live stage's time (default: the reactor).
+    @param inherited: in a worker process (L{halon.smtpd.worker}), the
+        listening sockets the main process bound, one descriptor per
+        listener in smtpd.yaml's order; the main process logs what is
+        received, so the worker does not.
     """
 
     name = "smtpd"
 
     def __init__(
-        self, reactor, startup, load_app, stats, hooks_factory=None, sink=None, ptr=None, spool_sync=None, clock=None
+        self,
+        reactor,
+        startup,
+        load_app,
+        stats,
+        hooks_factory=None,
+        sink=None,
+        ptr=None,
+        spool_sync=None,
+        clock=None,
+        inherited=None,
     ):
         service.MultiService.__init__(self)
         self._reactor = reactor
@@ -93,7 +108,10 @@ class SMTPDService(service.MultiService):
         environment = startup.get("environment", {})
         self.spool = Spool(environment.get("spool", {}).get("path", "/var/spool/halon/queue"), reactor, spool_sync)
         self.sink = sink if sink is not None else MemoryQueue()
-        self.committer = Committer(self.spool, self.sink)
+        self._inherited = inherited
+        self.committer = Committer(self.spool, self.sink, log_received=inherited is None)
+        # Called with no arguments after every accepted reload (smtpd's workers follow it).
+        self.reload_listeners = []
         self.pools = {}
         self.servers = []
         self.ports = []
@@ -170,6 +188,8 @@ class SMTPDService(service.MultiService):
             settings = new.settings.get(server.settings.serverid)
             if settings is not None:
                 server.update(settings)
+        for listener in self.reload_listeners:
+            listener()
 
     def _hooks_of(self, serverid):
         return lambda session: self.app.prepared.hooks[serverid](session)
@@ -208,9 +228,13 @@ class SMTPDService(service.MultiService):
         nofile = environment.get("rlimit", {}).get("nofile")
         if nofile:
             _raise_nofile(nofile)
-        log.info("Starting Halon ({version})", version=halon.__version__)
         try:
-            self._listen()
+            if self._inherited is not None:
+                self._adopt()
+                self._inherited = ()
+            else:
+                log.info("Starting Halon ({version})", version=halon.__version__)
+                self._listen()
         except BindError as e:
             log.error("Could not load configuration: bind: {reason}", reason=str(e))
             _flush_and_exit(1)
@@ -228,14 +252,29 @@ class SMTPDService(service.MultiService):
                 if listener.port == 0:
                     log.info("- listening on {where}", where=listener.describe(port.getHost().port))
 
-    def _bind(self, server, listener):
-        factory = server
-        if listener.implicit_tls:
-            from twisted.protocols.tls import TLSMemoryBIOFactory
+    def _adopt(self):
+        """A worker: serve the main process's listening sockets (duplicated, then closed here)."""
+        pairs = [(server, listener) for server in self.servers for listener in server.settings.listeners]
+        if len(pairs) != len(self._inherited):
+            raise BindError("%d listening sockets inherited for %d listeners" % (len(self._inherited), len(pairs)))
+        for (server, listener), fd in zip(pairs, self._inherited):
+            with socket.socket(fileno=os.dup(fd)) as probe:
+                family = probe.family
+            self.ports.append(self._reactor.adoptStreamPort(fd, family, self._factory(server, listener)))
+            os.close(fd)
 
-            if server.settings.tls is None:
-                raise BindError("implicit TLS on port %d needs tls.certs" % listener.port)
-            factory = TLSMemoryBIOFactory(server.settings.tls, False, server)
+    @staticmethod
+    def _factory(server, listener):
+        if not listener.implicit_tls:
+            return server
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        if server.settings.tls is None:
+            raise BindError("implicit TLS on port %d needs tls.certs" % listener.port)
+        return TLSMemoryBIOFactory(server.settings.tls, False, server)
+
+    def _bind(self, server, listener):
+        factory = self._factory(server, listener)
         backlog = listener.backlog or 511
         try:
             if listener.address is None:
@@ -264,8 +303,9 @@ class SMTPDService(service.MultiService):
 
     def startService(self):
         self.spool.start()
-        loaded = self.sink.load(self.spool.path, self._corrupt)
-        log.info("spool {path}: {count} messages loaded", path=self.spool.path, count=loaded)
+        if self._inherited is None:
+            loaded = self.sink.load(self.spool.path, self._corrupt)
+            log.info("spool {path}: {count} messages loaded", path=self.spool.path, count=loaded)
         service.MultiService.startService(self)
 
     def _corrupt(self, path, reason):

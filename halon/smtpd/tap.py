@@ -50,8 +50,12 @@ def load(config_path):
     return startup, load_app
 
 
-def build(reactor, startup, load_app, stats, sink=None):
-    """The smtpd service for a loaded startup configuration (also used by `twistd halon`)."""
+def build(reactor, startup, load_app, stats, sink=None, config_path=None):
+    """
+    The smtpd service for a loaded startup configuration (also used by
+    `twistd halon`); with C{config_path} (smtpd.yaml), also the worker
+    processes of C{environment.workers}.
+    """
     from halon.config import ConfigError
     from halon.smtpd.service import SMTPDService
 
@@ -65,13 +69,7 @@ def build(reactor, startup, load_app, stats, sink=None):
     except ConfigError as e:
         fail(e)
     if hooks is not None:
-        from halon.metrics import script_metrics
-
-        from halon.clients import script_services
-
-        hooks.services["smtpd"] = smtpd
-        hooks.services["metrics"] = script_metrics(stats)
-        hooks.services.update(script_services(reactor, startup))
+        _install_services(reactor, hooks, smtpd, startup, stats)
     control = control_service(reactor, startup, smtpd, stats)
     if control is not None:
         control.setServiceParent(smtpd)
@@ -87,9 +85,46 @@ def build(reactor, startup, load_app, stats, sink=None):
         queue = daemon.attach(reactor, smtpd, startup, stats, hooks=queue_hooks)
         if hooks is not None:
             hooks.services.update(_mailauth_services(reactor, queue.resolver, smtpd.app.prepared.app))
+        count = startup.get("environment", {}).get("workers", 0)
+        if count and config_path is not None:
+            from halon.smtpd.workers import Workers
+
+            workers = Workers(reactor, smtpd, config_path, count, queue, lambda uuid: uuid in queue.index.messages, stats)
+            smtpd.reload_listeners.append(workers.reload)
+            workers.setServiceParent(smtpd)
     if hooks is not None and control is not None:
         _script_state_handlers(control, hooks, smtpd)
     return smtpd
+
+
+def build_worker(reactor, startup, load_app, stats, link, fds):
+    """smtpd in a worker process (L{halon.smtpd.worker}): the SMTP servers on inherited sockets, spooling to C{link}."""
+    from halon.config import ConfigError
+    from halon.queue.daemon import resolver_of
+    from halon.smtpd.service import SMTPDService
+
+    hooks = hooks_factory(reactor)
+    if hooks is not None:
+        hooks.startup_scripting = startup.get("scripting", {})
+    try:
+        smtpd = SMTPDService(reactor, startup, load_app, stats, hooks_factory=hooks, sink=link, inherited=fds)
+    except ConfigError as e:
+        fail(e)
+    if hooks is not None:
+        _install_services(reactor, hooks, smtpd, startup, stats)
+        app = smtpd.app.prepared.app
+        hooks.services.update(_mailauth_services(reactor, resolver_of(reactor, app, stats), app))
+    return smtpd
+
+
+def _install_services(reactor, hooks, smtpd, startup, stats):
+    """What smtpd's hook scripts reach besides the language: the server, metrics, rated, httprd and dlpd."""
+    from halon.clients import script_services
+    from halon.metrics import script_metrics
+
+    hooks.services["smtpd"] = smtpd
+    hooks.services["metrics"] = script_metrics(stats)
+    hooks.services.update(script_services(reactor, startup))
 
 
 def _mailauth_services(reactor, resolver, app):
@@ -132,4 +167,4 @@ def makeService(options):
     from halon.stats import Stats
 
     startup, load_app = load(options["config"])
-    return build(reactor, startup, load_app, Stats())
+    return build(reactor, startup, load_app, Stats(), config_path=options["config"])

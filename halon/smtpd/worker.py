@@ -1,0 +1,142 @@
+# -*- test-case-name: tests.smtpd.test_workers -*-
+"""
+An SMTP worker process of smtpd (C{environment.workers}).
+
+    python -m halon.smtpd.worker --config /etc/halon/smtpd.yaml --id 1 --fds 4,5
+
+The main process binds the listeners, drops privileges and starts its
+workers with the listening sockets as inherited descriptors (C{--fds}, in
+the order of smtpd.yaml's servers and their listeners), so every process
+accepts from the same sockets and the kernel hands each connection to
+whichever is free.  A worker reads the same configuration files, runs the
+same hooks and writes the same spool; the queue stays in the main process.
+
+Descriptor 3 is a Unix stream socket to the main process carrying JSON
+lines (L{Link}): the worker sends C{submit} with the path of each message
+it spooled (the main process reads the file, logs it as received and
+queues it), and C{stats} with its counters every second; the main process
+sends C{reload} after its own configuration reload.  The worker's log
+events go to standard output as JSON records, which the main process
+publishes in its own log.
+
+When the link closes (the main process ended) or on SIGTERM the worker
+stops as smtpd does: listeners closed, sessions asked to end, spool
+flushed.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+
+from twisted.internet import protocol, task
+from twisted.logger import Logger, globalLogBeginner, jsonFileLogObserver
+from twisted.protocols.basic import LineOnlyReceiver
+
+__all__ = ["Link", "main"]
+
+log = Logger()
+
+LINK_FD = 3
+
+
+class Link(LineOnlyReceiver):
+    """
+    The worker's end of the link; also the queue sink of its SMTP servers,
+    which hand it every message they spooled (L{submit}).
+    """
+
+    delimiter = b"\n"
+    MAX_LENGTH = 16 * 1024 * 1024
+
+    def __init__(self, on_reload, on_lost):
+        self._on_reload = on_reload
+        self._on_lost = on_lost
+
+    def send(self, **message):
+        self.sendLine(json.dumps(message).encode("utf-8"))
+
+    def submit(self, message):
+        self.send(op="submit", path=message.path)
+
+    def load(self, spool_path, on_error=None):
+        """The main process loaded the spool; a worker takes in nothing."""
+        return 0
+
+    def lineReceived(self, line):
+        try:
+            message = json.loads(line)
+        except ValueError:
+            log.error("worker: unreadable line from the main process")
+            return
+        if message.get("op") == "reload":
+            self._on_reload()
+
+    def connectionLost(self, reason):
+        self._on_lost()
+
+
+def _numeric(snapshot):
+    """The counters worth adding up across processes: numbers, not the process's own."""
+    return [
+        [name, value]
+        for name, value in snapshot
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not name.startswith("process.")
+    ]
+
+
+def run(reactor, config_path, fds):
+    from halon.smtpd import tap
+    from halon.stats import Stats
+
+    startup, load_app = tap.load(config_path)
+    stats = Stats()
+    stopping = []
+
+    def stop():
+        if not stopping:
+            stopping.append(True)
+            reactor.stop()
+
+    link = Link(lambda: smtpd.reload(), stop)
+    smtpd = tap.build_worker(reactor, startup, load_app, stats, link, fds)
+    factory = protocol.Factory.forProtocol(lambda: link)
+    reactor.adoptStreamConnection(LINK_FD, socket.AF_UNIX, factory)
+    report = task.LoopingCall(lambda: link.send(op="stats", values=_numeric(stats.snapshot())))
+    report.clock = reactor
+
+    def started():
+        smtpd.privilegedStartService()
+        smtpd.startService()
+        report.start(1.0, now=True)
+
+    def shutdown():
+        if report.running:
+            report.stop()
+        return smtpd.stopService()
+
+    reactor.callWhenRunning(started)
+    reactor.addSystemEventTrigger("before", "shutdown", shutdown)
+    signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(stop))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reactor.run(installSignalHandlers=False)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m halon.smtpd.worker")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--id", type=int, required=True)
+    parser.add_argument("--fds", default="")
+    args = parser.parse_args(argv)
+    fds = [int(fd) for fd in args.fds.split(",") if fd]
+    globalLogBeginner.beginLoggingTo([jsonFileLogObserver(os.fdopen(1, "w", encoding="utf-8"))], redirectStandardIO=False)
+    from twisted.internet import reactor
+
+    run(reactor, args.config, fds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

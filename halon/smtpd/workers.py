@@ -1,0 +1,244 @@
+# -*- test-case-name: tests.smtpd.test_workers -*-
+"""
+The main process's side of smtpd's SMTP worker processes
+(C{environment.workers}; the worker's side is L{halon.smtpd.worker}).
+
+Python runs one script at a time per process, so a single smtpd process
+uses one core for its hooks however many the machine has.  Workers take
+connections from the same listening sockets and spool what they accept;
+the main process keeps the queue, delivery and the control socket, and
+learns of each spooled message over the worker's link.
+
+A worker that dies is started again after L{RESTART_DELAY} seconds.  What
+it spooled just before dying may not have reached the main process, so
+the spool is searched then for committed files the queue does not hold
+(the same files a restart of smtpd would load).  Counters of the workers
+are added to the main process's (C{halonctl process-stats}); a reload of
+the main process's configuration is passed on to every worker.
+"""
+
+import json
+import os
+import socket
+import sys
+
+from twisted.application import service
+from twisted.internet import defer, error, protocol
+from twisted.logger import Logger, eventFromJSON, globalLogPublisher
+from twisted.protocols.basic import LineOnlyReceiver
+
+from halon.logs import mail as mail_log
+from halon.queue import spool as spool_files
+
+__all__ = ["Workers"]
+
+log = Logger()
+
+RESTART_DELAY = 1.0
+STOP_GRACE = 15.0
+
+
+class _Link(LineOnlyReceiver):
+    delimiter = b"\n"
+    MAX_LENGTH = 16 * 1024 * 1024
+
+    def __init__(self, worker):
+        self.worker = worker
+
+    def lineReceived(self, line):
+        try:
+            message = json.loads(line)
+        except ValueError:
+            log.error("worker {n}: unreadable line on its link", n=self.worker.n)
+            return
+        op = message.get("op")
+        if op == "submit":
+            self.worker.pool.submit_file(message.get("path", ""))
+        elif op == "stats":
+            if not self.worker.serving:
+                self.worker.serving = True
+                log.info("worker {n} serving", n=self.worker.n)
+            self.worker.stats = message.get("values", [])
+
+    def connectionLost(self, reason):
+        if self.worker.link is self:
+            self.worker.link = None
+
+
+class _Worker(protocol.ProcessProtocol):
+    """One worker process: its log, its link, its counters and its end."""
+
+    def __init__(self, pool, n):
+        self.pool = pool
+        self.n = n
+        self.link = None
+        self.serving = False
+        self.stats = []
+        self.ended = defer.Deferred()
+        self._log = b""
+        self._errors = b""
+
+    def childDataReceived(self, fd, data):
+        if fd == 1:
+            self._log += data
+            *records, self._log = self._log.split(b"\x1e")
+            for record in records:
+                self._publish(record)
+        else:
+            self._errors += data
+            *lines, self._errors = self._errors.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    log.error("worker {n}: {line}", n=self.n, line=line.decode("utf-8", "replace"))
+
+    def _publish(self, record):
+        record = record.strip()
+        if not record:
+            return
+        try:
+            event = eventFromJSON(record.decode("utf-8"))
+        except ValueError:
+            return
+        event["worker"] = self.n
+        globalLogPublisher(event)
+
+    def send(self, **message):
+        if self.link is not None:
+            self.link.sendLine(json.dumps(message).encode("utf-8"))
+
+    def signal(self, name):
+        try:
+            self.transport.signalProcess(name)
+        except error.ProcessExitedAlready:
+            pass
+
+    def processEnded(self, reason):
+        self.pool.ended(self, reason)
+        self.ended.callback(None)
+
+
+class Workers(service.Service):
+    """
+    @param smtpd: the main process's L{halon.smtpd.service.SMTPDService}
+        (its bound ports are handed to the workers).
+    @param config_path: smtpd.yaml, which the workers load themselves.
+    @param count: how many workers.
+    @param sink: the queue; C{known(uuid)} tells whether it holds a message.
+    """
+
+    name = "workers"
+
+    def __init__(self, reactor, smtpd, config_path, count, sink, known, stats):
+        self._reactor = reactor
+        self._smtpd = smtpd
+        self._config_path = os.path.abspath(config_path)
+        self._count = count
+        self._sink = sink
+        self._known = known
+        self._spool = os.path.abspath(smtpd.spool.path)
+        self.workers = {}
+        self._restarts = {}
+        stats.add_source(self._counters)
+        stats.gauge("process.workers", lambda: len(self.workers))
+
+    def startService(self):
+        service.Service.startService(self)
+        for n in range(1, self._count + 1):
+            self._spawn(n)
+
+    def _spawn(self, n):
+        self._restarts.pop(n, None)
+        worker = _Worker(self, n)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ports = [port.fileno() for port in self._smtpd.ports]
+        child_fds = {0: "w", 1: "r", 2: "r", 3: theirs.fileno()}
+        for i, fd in enumerate(ports):
+            child_fds[4 + i] = fd
+        args = [
+            sys.executable,
+            "-m",
+            "halon.smtpd.worker",
+            "--config",
+            self._config_path,
+            "--id",
+            str(n),
+            "--fds",
+            ",".join(str(4 + i) for i in range(len(ports))),
+        ]
+        try:
+            self._reactor.spawnProcess(worker, sys.executable, args, env=os.environ.copy(), childFDs=child_fds)
+        finally:
+            theirs.close()
+        worker.link = _Link(worker)
+        factory = protocol.Factory.forProtocol(lambda: worker.link)
+        self._reactor.adoptStreamConnection(ours.fileno(), socket.AF_UNIX, factory)
+        ours.close()
+        self.workers[n] = worker
+        log.info("worker {n} started (pid {pid})", n=n, pid=worker.transport.pid)
+
+    def ended(self, worker, reason):
+        if self.workers.get(worker.n) is worker:
+            del self.workers[worker.n]
+        if not self.running:
+            return
+        log.error("worker {n} ended: {reason}; starting it again", n=worker.n, reason=reason.getErrorMessage())
+        self.adopt_orphans()
+        self._restarts[worker.n] = self._reactor.callLater(RESTART_DELAY, self._spawn, worker.n)
+
+    def submit_file(self, path):
+        """A worker spooled C{path}: log it as received and queue it (once)."""
+        path = os.path.abspath(path)
+        if os.path.dirname(os.path.dirname(path)) != self._spool or not path.endswith(spool_files.SUFFIX):
+            log.error("a worker named {path}, which is not a spool file", path=path)
+            return
+        try:
+            message = spool_files.read(path)
+        except spool_files.SpoolError as e:
+            log.error("a worker's message could not be read: {reason}", reason=str(e))
+            return
+        if self._known(message.uuid):
+            return
+        mail_log.received(message)
+        try:
+            self._sink.submit(message)
+        except Exception:
+            log.failure("the queue refused {uuid}; it stays in the spool", uuid=message.uuid)
+
+    def adopt_orphans(self):
+        """Queue the committed spool files the queue does not know of; how many."""
+        count = 0
+        for sub in sorted(os.listdir(self._spool)) if os.path.isdir(self._spool) else ():
+            folder = os.path.join(self._spool, sub)
+            if len(sub) != 2 or not os.path.isdir(folder):
+                continue
+            for name in os.listdir(folder):
+                if name.endswith(spool_files.SUFFIX) and not self._known(name[: -len(spool_files.SUFFIX)]):
+                    self.submit_file(os.path.join(folder, name))
+                    count += 1
+        if count:
+            log.info("spool: {count} messages of a worker that ended queued", count=count)
+        return count
+
+    def reload(self):
+        for worker in self.workers.values():
+            worker.send(op="reload")
+
+    def _counters(self):
+        values = []
+        for worker in self.workers.values():
+            values.extend(worker.stats)
+        return values
+
+    def stopService(self):
+        service.Service.stopService(self)
+        for call in self._restarts.values():
+            if call.active():
+                call.cancel()
+        self._restarts = {}
+        workers = list(self.workers.values())
+        for worker in workers:
+            worker.signal("TERM")
+        kill = self._reactor.callLater(STOP_GRACE, lambda: [w.signal("KILL") for w in workers])
+        d = defer.DeferredList([w.ended for w in workers])
+        d.addBoth(lambda _: kill.cancel() if kill.active() else None)
+        return d

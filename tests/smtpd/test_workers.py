@@ -1,0 +1,178 @@
+"""
+smtpd's SMTP worker processes (C{environment.workers}) through the real
+entry points: `twistd -n halon-smtpd` with two workers, smtplib clients,
+halonctl over the control socket, and signals.  A worker serves
+connections on its own (shown by stopping the main process with SIGSTOP:
+clients still get their 250, and the main process queues the messages
+once it runs again); a worker killed with SIGKILL is started again and
+nothing it acknowledged is lost; a reload reaches the workers; stopping
+smtpd stops them.
+"""
+
+import os
+import re
+import shutil
+import signal
+import smtplib
+import tempfile
+
+from twisted.internet import defer, reactor, task, threads
+from twisted.trial import unittest
+
+from halon.config import embedded
+from tests.allinone.helpers import MESSAGE, spawn_twistd, spooled
+from tests.control.helpers import halonctl
+
+_STARTED = re.compile(rb"worker (\d+) started \(pid (\d+)\)")
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class WorkersTests(unittest.TestCase):
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="hwk")
+        self.addCleanup(shutil.rmtree, self.workdir, True)
+        self.config = embedded.write_default(self.workdir)
+        etc = os.path.dirname(self.config)
+        self.spool = os.path.join(self.workdir, "var", "spool", "halon", "queue")
+        self.socket = os.path.join(self.workdir, "var", "run", "halon", "smtpd.ctl")
+        self.app = os.path.join(etc, "smtpd-app.yaml")
+        with open(self.config) as f:
+            text = f.read()
+        text = re.sub(r"port: \d+", "port: 0", text).replace("  umask:", "  workers: 2\n  umask:")
+        with open(self.config, "w") as f:
+            f.write(text)
+        suspend = os.path.join(etc, "smtpd-suspend.yaml")
+        with open(suspend) as f:
+            text = f.read()
+        with open(suspend, "w") as f:
+            f.write(text.replace("suspends: []", "suspends:\n  - {}"))
+
+    @defer.inlineCallbacks
+    def start(self):
+        self.process = spawn_twistd(self, ["halon-smtpd", "--config", self.config], self.workdir)
+        port = yield self.process.listening
+        self.addCleanup(self.kill_workers)
+        yield self.process.expect(rb"worker 1 serving")
+        yield self.process.expect(rb"worker 2 serving")
+        return port
+
+    def workers(self):
+        """worker number -> pid, the newest start of each."""
+        return {int(n): int(pid) for n, pid in _STARTED.findall(self.process.output)}
+
+    def kill_workers(self):
+        for pid in self.workers().values():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def stats(self):
+        d = defer.Deferred.fromCoroutine(halonctl("process-stats", "--socket", self.socket))
+
+        def parse(result):
+            out, err, code = result
+            self.assertEqual(code, 0, err)
+            return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+
+        return d.addCallback(parse)
+
+    @defer.inlineCallbacks
+    def wait_for(self, condition, timeout=30):
+        for _ in range(int(timeout / 0.05)):
+            if (yield defer.maybeDeferred(condition)):
+                return
+            yield task.deferLater(reactor, 0.05, lambda: None)
+        self.fail("timed out waiting")
+
+    @defer.inlineCallbacks
+    def queued(self):
+        stats = yield self.stats()
+        return int(stats.get("queue.loader.count", -1))
+
+    def send(self, port, count, rcpt=b"b@example.org"):
+        """C{count} messages over as many connections; the queue ids smtplib was given."""
+
+        def one():
+            with smtplib.SMTP("127.0.0.1", port, timeout=20) as smtp:
+                smtp.ehlo()
+                smtp.mail("a@example.com")
+                code, text = smtp.rcpt(rcpt.decode())
+                if code != 250:
+                    return (code, text)
+                code, text = smtp.data(MESSAGE)
+                return (code, text.split()[-1].decode() if code == 250 else text)
+
+        return threads.deferToThread(lambda: [one() for _ in range(count)])
+
+    @defer.inlineCallbacks
+    def test_workers_serve_connections_and_the_main_process_queues_them(self):
+        port = yield self.start()
+        self.assertEqual(sorted(self.workers()), [1, 2])
+        stats = yield self.stats()
+        self.assertEqual(stats["process.workers"], "2")
+        # The main process stopped: only the workers can answer.
+        self.process.signal(signal.SIGSTOP)
+        try:
+            results = yield self.send(port, 6)
+        finally:
+            self.process.signal(signal.SIGCONT)
+        self.assertEqual([code for code, _ in results], [250] * 6)
+        ids = [uuid for _, uuid in results]
+        self.assertEqual(sorted(ids), sorted(set(spooled(self.spool)) & set(ids)))
+        yield self.wait_for(lambda: self.queued().addCallback(lambda n: n == 6))
+        self.assertEqual(len(re.findall(rb"received from <a@example.com>", self.process.output)), 6)
+        # Counters reach the main process every second.
+        yield self.wait_for(lambda: self.stats().addCallback(lambda s: s.get("servers[0].scripts.eod.finished") == "6"))
+
+    @defer.inlineCallbacks
+    def test_a_killed_worker_is_started_again_and_loses_nothing(self):
+        port = yield self.start()
+        first = self.workers()
+        self.process.signal(signal.SIGSTOP)
+        try:
+            results = yield self.send(port, 4)
+            for pid in first.values():
+                os.kill(pid, signal.SIGKILL)
+        finally:
+            self.process.signal(signal.SIGCONT)
+        self.assertEqual([code for code, _ in results], [250] * 4)
+        yield self.process.expect(rb"worker 1 ended")
+        yield self.wait_for(lambda: len(re.findall(rb"worker \d serving", self.process.output)) == 4)
+        self.assertTrue(set(self.workers().values()).isdisjoint(first.values()))
+        yield self.wait_for(lambda: self.queued().addCallback(lambda n: n == 4))
+        results = yield self.send(port, 3)
+        self.assertEqual([code for code, _ in results], [250] * 3)
+        yield self.wait_for(lambda: self.queued().addCallback(lambda n: n == 7))
+
+    @defer.inlineCallbacks
+    def test_a_reload_reaches_the_workers(self):
+        port = yield self.start()
+        with open(self.app) as f:
+            text = f.read()
+        with open(self.app, "w") as f:
+            f.write(text.replace("$localdomains = [\"localhost\"];", '$localdomains = ["localhost"]; Reject("closed");'))
+        out, err, code = yield defer.Deferred.fromCoroutine(halonctl("config", "reload", "--socket", self.socket))
+        self.assertEqual(code, 0, out + err)
+        yield task.deferLater(reactor, 0.5, lambda: None)
+        self.process.signal(signal.SIGSTOP)
+        try:
+            results = yield self.send(port, 3)
+        finally:
+            self.process.signal(signal.SIGCONT)
+        self.assertEqual([code for code, _ in results], [554] * 3)
+
+    @defer.inlineCallbacks
+    def test_stopping_smtpd_stops_its_workers(self):
+        yield self.start()
+        pids = list(self.workers().values())
+        self.process.signal("TERM")
+        yield self.process.ended
+        yield self.wait_for(lambda: not any(_alive(pid) for pid in pids))
