@@ -89,7 +89,11 @@ def build(reactor, startup, load_app, stats, sink=None, config_path=None):
         if count and config_path is not None:
             from halon.smtpd.workers import Workers
 
-            workers = Workers(reactor, smtpd, config_path, count, queue, lambda uuid: uuid in queue.index.messages, stats)
+            def known(uuid):
+                return uuid in queue.index.messages
+
+            services = hooks.services if hooks is not None else None
+            workers = Workers(reactor, smtpd, config_path, count, queue, known, stats, services)
             smtpd.reload_listeners.append(workers.reload)
             workers.setServiceParent(smtpd)
     if hooks is not None and control is not None:
@@ -97,8 +101,12 @@ def build(reactor, startup, load_app, stats, sink=None, config_path=None):
     return smtpd
 
 
-def build_worker(reactor, startup, load_app, stats, link, fds):
-    """smtpd in a worker process (L{halon.smtpd.worker}): the SMTP servers on inherited sockets, spooling to C{link}."""
+def build_worker(reactor, startup, load_app, stats, link, fds, queue_service):
+    """
+    smtpd in a worker process (L{halon.smtpd.worker}): the SMTP servers on
+    inherited sockets, spooling to C{link}; scripts reach the main
+    process's queue through C{queue_service}.
+    """
     from halon.config import ConfigError
     from halon.queue.daemon import resolver_of
     from halon.smtpd.service import SMTPDService
@@ -112,6 +120,7 @@ def build_worker(reactor, startup, load_app, stats, link, fds):
         fail(e)
     if hooks is not None:
         _install_services(reactor, hooks, smtpd, startup, stats)
+        hooks.services["queue"] = queue_service
         app = smtpd.app.prepared.app
         hooks.services.update(_mailauth_services(reactor, resolver_of(reactor, app, stats), app))
     return smtpd

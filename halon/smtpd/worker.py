@@ -14,8 +14,10 @@ same hooks and writes the same spool; the queue stays in the main process.
 Descriptor 3 is a Unix stream socket to the main process carrying JSON
 lines (L{Link}): the worker sends C{submit} with the path of each message
 it spooled (the main process reads the file, logs it as received and
-queues it), and C{stats} with its counters every second; the main process
-sends C{reload} after its own configuration reload.  The worker's log
+queues it), C{stats} with its counters every second, and C{call} when a
+script calls one of the queue's functions (L{RemoteQueue}); the main
+process sends C{reply} to those, and C{reload} after its own
+configuration reload.  The worker's log
 events go to standard output as JSON records, which the main process
 publishes in its own log.
 
@@ -31,11 +33,15 @@ import signal
 import socket
 import sys
 
-from twisted.internet import protocol, task
+from twisted.internet import defer, protocol, task, threads
 from twisted.logger import Logger, globalLogBeginner, jsonFileLogObserver
 from twisted.protocols.basic import LineOnlyReceiver
+from twisted.python import threadable
 
-__all__ = ["Link", "main"]
+from halon.hsl.errors import HSLRuntimeError
+from halon.smtpd.workers import decode, encode
+
+__all__ = ["Link", "RemoteQueue", "main"]
 
 log = Logger()
 
@@ -54,9 +60,20 @@ class Link(LineOnlyReceiver):
     def __init__(self, on_reload, on_lost):
         self._on_reload = on_reload
         self._on_lost = on_lost
+        self._calls = {}
+        self._next = 0
 
     def send(self, **message):
         self.sendLine(json.dumps(message).encode("utf-8"))
+
+    def call(self, method, args):
+        """Ask the main process; a Deferred with the encoded result (an HSLRuntimeError when it refused)."""
+        if not self.connected:
+            return defer.fail(HSLRuntimeError("%s(): smtpd's main process is gone" % (method,)))
+        self._next += 1
+        d = self._calls[self._next] = defer.Deferred()
+        self.send(op="call", id=self._next, method=method, args=args)
+        return d
 
     def submit(self, message):
         self.send(op="submit", path=message.path)
@@ -71,11 +88,56 @@ class Link(LineOnlyReceiver):
         except ValueError:
             log.error("worker: unreadable line from the main process")
             return
-        if message.get("op") == "reload":
+        op = message.get("op")
+        if op == "reload":
             self._on_reload()
+        elif op == "reply":
+            d = self._calls.pop(message.get("id"), None)
+            if d is None:
+                return
+            if "error" in message:
+                d.errback(HSLRuntimeError(message["error"]))
+            else:
+                d.callback(message.get("value"))
 
     def connectionLost(self, reason):
+        calls, self._calls = self._calls, {}
+        for d in calls.values():
+            d.errback(HSLRuntimeError("smtpd's main process is gone"))
         self._on_lost()
+
+
+class RemoteQueue:
+    """
+    The queue's script functions in a worker's hooks: the queue lives in
+    the main process, so each call is asked of it over the link and
+    waited for on the script's thread.
+    """
+
+    def __init__(self, reactor, link):
+        self._reactor = reactor
+        self._link = link
+
+    def _call(self, method, *args):
+        if threadable.isInIOThread():
+            raise HSLRuntimeError("%s() is not available here" % (method,))
+        encoded = [encode(a) for a in args]
+        return decode(threads.blockingCallFromThread(self._reactor, self._link.call, method, encoded))
+
+    def queue_quota(self, name):
+        return self._call("queue_quota", name)
+
+    def queue_suspend(self, fields, ttl, options=None):
+        return self._call("queue_suspend", fields, ttl, options)
+
+    def queue_policy(self, fields, condition, policy, ttl, options=None):
+        return self._call("queue_policy", fields, condition, policy, ttl, options)
+
+    def queue_policy_delete(self, id):
+        return self._call("queue_policy_delete", id)
+
+    def queue(self, message, sender, recipient, transportid, options=None):
+        return self._call("queue", message, sender, recipient, transportid, options)
 
 
 def _numeric(snapshot):
@@ -101,7 +163,7 @@ def run(reactor, config_path, fds):
             reactor.stop()
 
     link = Link(lambda: smtpd.reload(), stop)
-    smtpd = tap.build_worker(reactor, startup, load_app, stats, link, fds)
+    smtpd = tap.build_worker(reactor, startup, load_app, stats, link, fds, RemoteQueue(reactor, link))
     factory = protocol.Factory.forProtocol(lambda: link)
     reactor.adoptStreamConnection(LINK_FD, socket.AF_UNIX, factory)
     report = task.LoopingCall(lambda: link.send(op="stats", values=_numeric(stats.snapshot())))

@@ -15,6 +15,12 @@ the spool is searched then for committed files the queue does not hold
 (the same files a restart of smtpd would load).  Counters of the workers
 are added to the main process's (C{halonctl process-stats}); a reload of
 the main process's configuration is passed on to every worker.
+
+The queue's script functions (C{queue_quota}, C{queue_suspend},
+C{queue_policy}, C{queue_policy_delete}, and C{queue()} of a MIME or
+MailMessage object) called by a worker's script are answered here, by the
+queue they concern: the worker sends C{call} with the arguments in the
+link's encoding of HSL values (L{encode}), and gets C{reply}.
 """
 
 import json
@@ -23,19 +29,59 @@ import socket
 import sys
 
 from twisted.application import service
-from twisted.internet import defer, error, protocol
+from twisted.internet import defer, error, protocol, threads
 from twisted.logger import Logger, eventFromJSON, globalLogPublisher
 from twisted.protocols.basic import LineOnlyReceiver
 
+from halon.hsl.errors import HSLRuntimeError
+from halon.hsl.values import HSLArray
 from halon.logs import mail as mail_log
 from halon.queue import spool as spool_files
 
-__all__ = ["Workers"]
+__all__ = ["Workers", "encode", "decode", "QUEUE_FUNCTIONS"]
 
 log = Logger()
 
 RESTART_DELAY = 1.0
 STOP_GRACE = 15.0
+
+
+QUEUE_FUNCTIONS = frozenset(("queue_quota", "queue_suspend", "queue_policy", "queue_policy_delete", "queue"))
+
+
+class _Message:
+    """A message a worker's script queues, as the queue's script service reads it."""
+
+    def __init__(self, data):
+        self._data = data
+
+    def to_bytes(self):
+        return self._data
+
+
+def encode(value):
+    """An HSL value (or a message to queue) as JSON: strings and arrays tagged, since both are bytes-keyed."""
+    if isinstance(value, bytes):
+        return {"s": value.decode("latin-1")}
+    if isinstance(value, HSLArray):
+        return {"a": [[encode(k), encode(v)] for k, v in value.items()]}
+    if value is None or isinstance(value, (bool, float, int)):
+        return value
+    if callable(getattr(value, "to_bytes", None)):
+        return {"m": value.to_bytes().decode("latin-1")}
+    raise HSLRuntimeError("a %s cannot be passed to the main process" % type(value).__name__)
+
+
+def decode(value):
+    if isinstance(value, dict):
+        if "s" in value:
+            return value["s"].encode("latin-1")
+        if "a" in value:
+            return HSLArray.from_pairs([(decode(k), decode(v)) for k, v in value["a"]])
+        return _Message(value["m"].encode("latin-1"))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 class _Link(LineOnlyReceiver):
@@ -54,11 +100,21 @@ class _Link(LineOnlyReceiver):
         op = message.get("op")
         if op == "submit":
             self.worker.pool.submit_file(message.get("path", ""))
+        elif op == "call":
+            d = self.worker.pool.call(message.get("method"), message.get("args", []))
+            d.addCallbacks(
+                lambda value: self.reply(message.get("id"), value=value),
+                lambda failure: self.reply(message.get("id"), error=failure.getErrorMessage()),
+            )
         elif op == "stats":
             if not self.worker.serving:
                 self.worker.serving = True
                 log.info("worker {n} serving", n=self.worker.n)
             self.worker.stats = message.get("values", [])
+
+    def reply(self, id, **outcome):
+        if self.transport is not None and self.connected:
+            self.sendLine(json.dumps(dict(op="reply", id=id, **outcome)).encode("utf-8"))
 
     def connectionLost(self, reason):
         if self.worker.link is self:
@@ -124,11 +180,13 @@ class Workers(service.Service):
     @param config_path: smtpd.yaml, which the workers load themselves.
     @param count: how many workers.
     @param sink: the queue; C{known(uuid)} tells whether it holds a message.
+    @param services: the script services of the main process's hooks (its
+        "queue" answers the workers' scripts), or None without HSL.
     """
 
     name = "workers"
 
-    def __init__(self, reactor, smtpd, config_path, count, sink, known, stats):
+    def __init__(self, reactor, smtpd, config_path, count, sink, known, stats, services=None):
         self._reactor = reactor
         self._smtpd = smtpd
         self._config_path = os.path.abspath(config_path)
@@ -136,6 +194,7 @@ class Workers(service.Service):
         self._sink = sink
         self._known = known
         self._spool = os.path.abspath(smtpd.spool.path)
+        self._services = services if services is not None else {}
         self.workers = {}
         self._restarts = {}
         stats.add_source(self._counters)
@@ -203,6 +262,19 @@ class Workers(service.Service):
             self._sink.submit(message)
         except Exception:
             log.failure("the queue refused {uuid}; it stays in the spool", uuid=message.uuid)
+
+    def call(self, method, args):
+        """A worker's script called the queue function C{method}: a Deferred with its encoded result."""
+        service = self._services.get("queue")
+        if method not in QUEUE_FUNCTIONS or service is None:
+            return defer.fail(HSLRuntimeError("%s() is not available here" % (method,)))
+        try:
+            decoded = [decode(a) for a in args]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return defer.fail(HSLRuntimeError("%s(): arguments a worker sent could not be read" % (method,)))
+        # The service waits for the reactor, which only another thread may do.
+        d = threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(), getattr(service, method), *decoded)
+        return d.addCallback(encode)
 
     def adopt_orphans(self):
         """Queue the committed spool files the queue does not know of; how many."""

@@ -97,14 +97,16 @@ class WorkersTests(unittest.TestCase):
         stats = yield self.stats()
         return int(stats.get("queue.loader.count", -1))
 
-    def send(self, port, count, rcpt=b"b@example.org"):
-        """C{count} messages over as many connections; the queue ids smtplib was given."""
+    def send(self, port, count, rcpt=b"b@example.org", replies=None):
+        """C{count} messages over as many connections; the queue ids smtplib was given (RCPT's replies to C{replies})."""
 
         def one():
             with smtplib.SMTP("127.0.0.1", port, timeout=20) as smtp:
                 smtp.ehlo()
                 smtp.mail("a@example.com")
                 code, text = smtp.rcpt(rcpt.decode())
+                if replies is not None:
+                    replies.append(text)
                 if code != 250:
                     return (code, text)
                 code, text = smtp.data(MESSAGE)
@@ -168,6 +170,31 @@ class WorkersTests(unittest.TestCase):
         finally:
             self.process.signal(signal.SIGCONT)
         self.assertEqual([code for code, _ in results], [554] * 3)
+
+    @defer.inlineCallbacks
+    def test_a_workers_script_reaches_the_queue_of_the_main_process(self):
+        with open(self.app) as f:
+            text = f.read()
+        hook = '$s = queue_suspend(["recipientdomain" => "held.test"], 60); Accept(["reason" => "suspended " . $s["id"]]);'
+        with open(self.app, "w") as f:
+            f.write(text.replace('$localdomains = ["localhost"];', hook))
+        port = yield self.start()
+        # Accepted while the main process is stopped, so by workers, whose
+        # scripts wait for the main process's answer.
+        self.process.signal(signal.SIGSTOP)
+        replies = []
+        try:
+            d = self.send(port, 2, replies=replies)
+            yield task.deferLater(reactor, 1.0, lambda: None)
+        finally:
+            self.process.signal(signal.SIGCONT)
+        results = yield d
+        self.assertEqual([code for code, _ in results], [250, 250])
+        # The second call updates the suspension the first one made.
+        self.assertEqual(replies, [b"2.1.5 suspended 2"] * 2)
+        out, err, code = yield defer.Deferred.fromCoroutine(halonctl("queue", "suspend", "list", "--socket", self.socket))
+        self.assertEqual(code, 0, err)
+        self.assertRegex(out, r"2 +. dynamic .* held\.test")
 
     @defer.inlineCallbacks
     def test_stopping_smtpd_stops_its_workers(self):
