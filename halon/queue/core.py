@@ -329,6 +329,7 @@ class Queue(service.Service):
                 rcpt.next_retry = entry.next_retry
                 rcpt.transportid = entry.transportid
                 rcpt.metadata = entry.metadata
+                rcpt.grouping = sys.intern(entry.grouping)
                 rcpt.journaled = True
             else:
                 rcpt.retry = int(record.get("retry") or 0)

@@ -14,8 +14,11 @@ Files in the journal folder:
 
 Lines (tab-separated, newline-terminated):
 
-    S <uuid:n> <state> <retry> <next_retry> <transportid> <metadata JSON or ->
+    S <uuid:n> <state> <retry> <next_retry> <transportid> <metadata JSON or -> [<grouping>]
     D <uuid:n>
+
+The grouping (queues.grouping) is there once an attempt decided it, so a
+restart lists and suspends a waiting recipient by it as before.
 
 Loading replays the snapshot and then every journal of its generation or
 later; the last line for an id wins.  L{Journal.compact} starts a new
@@ -69,7 +72,7 @@ def _unescape(text):
 def render(rcpt):
     """The S line for C{rcpt}'s durable state."""
     metadata = rcpt.metadata
-    return "S\t%s:%d\t%d\t%d\t%.3f\t%s\t%s\n" % (
+    return "S\t%s:%d\t%d\t%d\t%.3f\t%s\t%s%s\n" % (
         rcpt.message.uuid,
         rcpt.n,
         _DURABLE[rcpt.state],
@@ -77,20 +80,22 @@ def render(rcpt):
         rcpt.next_retry,
         _escape(rcpt.transportid),
         "-" if metadata is None else json.dumps(metadata, separators=(",", ":")),
+        "\t" + _escape(rcpt.grouping) if rcpt.grouping else "",
     )
 
 
 class Entry:
     """The journaled state of one recipient, as L{Journal.load} found it."""
 
-    __slots__ = ("state", "retry", "next_retry", "transportid", "metadata")
+    __slots__ = ("state", "retry", "next_retry", "transportid", "metadata", "grouping")
 
-    def __init__(self, state, retry, next_retry, transportid, metadata):
+    def __init__(self, state, retry, next_retry, transportid, metadata, grouping=""):
         self.state = state
         self.retry = retry
         self.next_retry = next_retry
         self.transportid = transportid
         self.metadata = metadata
+        self.grouping = grouping
 
 
 DONE = "done"
@@ -164,6 +169,7 @@ class Journal:
                         float(parts[4]),
                         _unescape(parts[5]),
                         None if parts[6] == "-" else json.loads(parts[6]),
+                        _unescape(parts[7]) if len(parts) > 7 else "",
                     )
                 elif parts[0] == "D":
                     entries[parts[1]] = DONE

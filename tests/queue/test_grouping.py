@@ -104,6 +104,16 @@ class QueueGroupingTests(QueueTestCase):
         await self.settle()
         self.assertEqual(sorted(hooks.seen), [("a@alpha.test", "&bigmail"), ("b@example.com", "mx.example.com")])
 
+    async def test_keptAcrossARestart(self):
+        """A recipient waiting for its retry keeps the grouping its attempt decided when the queue starts again."""
+        self.smtp.replies["RCPT a@alpha.test"] = b"451 4.3.0 later"
+        await self.queue_message(["a@alpha.test"])
+        await self.settle()
+        await self.queue.stopService()
+        self.queue = self.make_queue()
+        (rcpt,) = self.recipients()
+        self.assertEqual((rcpt.state, rcpt.grouping), (states.DEFER, "&bigmail"))
+
     async def test_suspendBeforeDNS(self):
         """A grouping the recipient domain decides is suspended before its MX is looked up."""
         self.queue.suspends.add({"grouping": "&betas"})
