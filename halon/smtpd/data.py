@@ -72,7 +72,9 @@ class DataReader:
         complete = buf[: end + 1]
         rest = buf[end + 1 :]
         if complete[:1] == b"." or b"\n." in complete:
-            status, after = self._slow(complete)
+            status, after = self._end_only(complete)
+            if status is None:
+                status, after = self._slow(complete)
             if status is not None:
                 return status, after + rest
         else:
@@ -119,6 +121,19 @@ class DataReader:
             self._parts = []
             return
         self._parts.append(block)
+
+    def _end_only(self, complete):
+        """
+        The usual block: plain lines, then the end of data.  When the first
+        dot line is the end, the lines before it need no unstuffing.
+        """
+        first = complete.find(b"\n.")
+        if complete[:1] == b"." or first < 1 or complete[first - 1 : first + 4] != b"\r\n.\r\n":
+            return None, b""
+        block = complete[: first + 1]
+        self._check_lines(block)
+        self._store(block)
+        return DONE, complete[first + 4 :]
 
     def _slow(self, complete):
         """A block with dot lines: unstuff, and look for the end."""
