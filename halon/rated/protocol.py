@@ -23,13 +23,16 @@ FLAG_SYNC = 1
 
 def decode_rate(payload):
     """(namespace, entry, limit, interval, sync) or L{RequestError}."""
-    if len(payload) < RATE.size or payload[:1] != b"R":
+    try:
+        kind, flags, limit, interval, nlen, elen = RATE.unpack_from(payload)
+    except struct.error:
+        kind = None
+    if kind != b"R":
         raise RequestError("not a rate request")
-    _, flags, limit, interval, nlen, elen = RATE.unpack_from(payload)
-    if len(payload) != RATE.size + nlen + elen:
-        raise RequestError("rate request has a bad length")
     middle = RATE.size + nlen
-    return payload[RATE.size : middle], payload[middle:], limit, interval, bool(flags & FLAG_SYNC)
+    if len(payload) != middle + elen:
+        raise RequestError("rate request has a bad length")
+    return payload[RATE.size : middle], payload[middle:], limit, interval, flags & FLAG_SYNC == FLAG_SYNC
 
 
 def encode_value(value):

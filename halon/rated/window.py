@@ -78,9 +78,11 @@ class RateTable:
         if item is None:
             item = self._entries[key] = Entry(interval, sync)
         else:
-            item.keep = max(item.keep, interval)
+            if interval > item.keep:
+                item.keep = interval
             item.sync = sync
-            if item.count(now - interval) >= limit:
+            hits = item.hits
+            if len(hits) - bisect_right(hits, now - interval) >= limit:
                 self.denied += 1
                 return None
         item.hits.append(now)
@@ -174,10 +176,13 @@ class RateTable:
         return len(doomed)
 
 
+_INF = float("inf")
+
+
 def _validate(limit, interval):
     if not 0 <= limit <= 2**31 or limit != int(limit):
         raise RateError("count must be a whole number >= 0, not %r" % (limit,))
-    if not 0 < interval < float("inf"):
+    if not 0 < interval < _INF:
         raise RateError("interval must be > 0 seconds, not %r" % (interval,))
 
 
