@@ -8,13 +8,19 @@ Layout on disk (docs/spool.md has the byte layout and the guarantees):
     <spool>/<first two hex digits of the uuid>/<uuid>.hqf
 
 A commit writes each file under a temporary name in its final folder,
-makes the data durable, renames it into place and makes the rename
-durable, and only then fires its Deferred (the SMTP server's 250 waits for
-it).  Commits from concurrent sessions are grouped: one thread takes every
-pending commit at once, so a single flush serves them all ("group commit").
-On Linux the flush is C{syncfs(2)} of the spool's file system (one call
-for the data of the whole batch, one for the renames); elsewhere each file
-and each touched folder is fsync'd.
+renames it into place, makes data and names durable, and only then fires
+its Deferred (the SMTP server's 250 waits for it).  Commits from
+concurrent sessions are grouped: one thread takes every pending commit at
+once, so a single flush serves them all ("group commit").  On Linux the
+flush is one C{syncfs(2)} of the spool's file system for the whole batch;
+elsewhere each file is fsync'd before its rename and each touched folder
+after.
+
+A process killed mid-commit leaves only a temporary file (deleted at the
+next start) or a complete one: the kernel has every byte written before
+the rename.  After a power loss, a file renamed but not yet flushed may be
+incomplete; it was never acknowledged, and the loader's checksums set it
+aside.
 
 Committed files are never rewritten.  Per-recipient state that changes
 later (retries, hold, delivered) belongs to the queue, which keeps it
@@ -347,8 +353,6 @@ class Spool:
         if not staged:
             return results
         try:
-            if self.sync == "syncfs":
-                self._syncfs()
             renamed = []
             for d, files in staged:
                 for temp, final, _folder in files:
