@@ -67,11 +67,13 @@ class Sink:
         self.out.close()
 
 
-def write_config(workdir, port, sink_port, pooling, scripts):
+def write_config(workdir, port, sink_port, pooling, scripts, workers=0):
     path = embedded.write_default(workdir)
     with open(path) as f:
         text = f.read()
     text = text.replace("port: 2525", "port: %d" % port)
+    if workers:
+        text = text.replace("  umask:", "  workers: %d\n  umask:" % workers)
     if "rlimit:" not in text:
         text = text.replace("  umask:", "  rlimit:\n    nofile: 20000\n  umask:")
     with open(path, "w") as f:
@@ -168,6 +170,7 @@ def main(argv=None):
     parser.add_argument("--no-pooling", action="store_true")
     parser.add_argument("--minimal-hooks", action="store_true", help="HSL in RCPT TO and end-of-data only")
     parser.add_argument("--no-postfix", action="store_true")
+    parser.add_argument("--workers", type=int, default=0, help="environment.workers: SMTP worker processes beside the main one")
     args = parser.parse_args(argv)
     sessions = [int(s) for s in args.sessions.split(",")]
     if not (os.path.exists(SOURCE) and os.path.exists(SINK)):
@@ -180,7 +183,10 @@ def main(argv=None):
     why = "skipped (--no-postfix)"
     try:
         sink = Sink(workdir)
-        ours = Ours(workdir, lambda folder, port: write_config(folder, port, sink.port, not args.no_pooling, not args.minimal_hooks))
+        ours = Ours(
+            workdir,
+            lambda folder, port: write_config(folder, port, sink.port, not args.no_pooling, not args.minimal_hooks, args.workers),
+        )
         if not args.no_postfix:
             postfix, why = start_postfix(sink.port)
         # Warm both up (imports, first connections), then alternate runs so
