@@ -110,7 +110,10 @@ def start_rated(folder, name, startup):
         yaml.safe_dump(startup, f)
     twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
     log = os.path.join(folder, name + ".log")
-    proc = subprocess.Popen([twistd, "-n", "--pidfile=", "--logfile", log, "halon-rated", "--config", config])
+    proc = subprocess.Popen(
+        [twistd, "-n", "--pidfile=", "--logfile", log, "halon-rated", "--config", config],
+        env=dict(os.environ, PYTHONPATH=os.getcwd()),
+    )
     deadline = time.monotonic() + 20
     while not os.path.exists(path):
         if proc.poll() is not None or time.monotonic() > deadline:
