@@ -62,12 +62,13 @@ class SPFService:
 class DKIMService:
     """
     C{pki} maps pki.private[] ids to private keys (PEM bytes), for keys
-    given as "pki:ID" or with the option id => true.
+    given as "pki:ID" or with the option id => true; or it is a callable
+    giving that mapping, so that a daemon's reloads reach the keys.
     """
 
     def __init__(self, lookup, pki=None, timeout=5.0):
         self._lookup = lookup
-        self._pki = dict(pki or {})
+        self._pki = pki if callable(pki) else (lambda keys=dict(pki or {}): keys)
         self._timeout = timeout
 
     def _key(self, key, by_id):
@@ -77,7 +78,7 @@ class DKIMService:
         if by_id is True or (by_id is None and data.startswith(b"pki:")):
             ident = data[4:] if data.startswith(b"pki:") else data
             try:
-                return self._pki[ident.decode()]
+                return self._pki()[ident.decode()]
             except KeyError:
                 raise dkim.DKIMError("no private key with id %s in pki.private" % (ident.decode(),))
         return data
@@ -144,7 +145,8 @@ def script_services(reactor, resolver, pki=None, timeout=5.0):
     """
     The "resolver", "spf" and "dkim" services scripts call, on C{resolver}
     (anything with C{query(name, rrtype, timeout)} returning a Deferred: the
-    process's cached resolver, so scripts and MX lookups share one cache).
+    process's cached resolver, so scripts and MX lookups share one cache);
+    C{pki} as L{DKIMService} takes it.
     """
     lookup = BlockingLookup(reactor, resolver)
     return {

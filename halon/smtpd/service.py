@@ -25,6 +25,7 @@ import socket
 import sys
 import time
 
+from OpenSSL import crypto
 from twisted.application import service
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
@@ -52,13 +53,16 @@ class BindError(Exception):
 class Prepared:
     """
     A running configuration made ready to serve: per server id, its
-    L{ServerSettings} and the factory of the hooks its connections get.
+    L{ServerSettings} and the factory of the hooks its connections get;
+    and the private keys of its C{pki.private} (id -> PEM bytes), which
+    scripts sign with.
     """
 
-    def __init__(self, app, settings, hooks):
+    def __init__(self, app, settings, hooks, keys=None):
         self.app = app
         self.settings = settings
         self.hooks = hooks
+        self.keys = keys or {}
 
 
 def _mode(value, default):
@@ -173,7 +177,8 @@ class SMTPDService(service.MultiService):
                 hooks[entry["id"]] = lambda session, builtin=builtin: builtin
         if problems:
             raise ConfigError(problems)
-        return Prepared(app, settings, hooks)
+        keys = {ident: crypto.dump_privatekey(crypto.FILETYPE_PEM, key) for ident, (_, key) in pki.items()}
+        return Prepared(app, settings, hooks, keys)
 
     def _load_staged(self, text, name):
         """A live stage's smtpd-app.yaml text, checked as the file is; relative paths from the file's folder."""

@@ -84,7 +84,7 @@ def build(reactor, startup, load_app, stats, sink=None, config_path=None):
             queue_hooks = queue_hsl.build(reactor, smtpd.app.prepared.app, startup, stats, services=hooks.services)
         queue = daemon.attach(reactor, smtpd, startup, stats, hooks=queue_hooks)
         if hooks is not None:
-            hooks.services.update(_mailauth_services(reactor, queue.resolver, smtpd.app.prepared.app))
+            hooks.services.update(_mailauth_services(reactor, queue.resolver, smtpd))
         count = startup.get("environment", {}).get("workers", 0)
         if count and config_path is not None:
             from halon.smtpd.workers import Workers
@@ -121,8 +121,8 @@ def build_worker(reactor, startup, load_app, stats, link, fds, queue_service):
     if hooks is not None:
         _install_services(reactor, hooks, smtpd, startup, stats)
         hooks.services["queue"] = queue_service
-        app = smtpd.app.prepared.app
-        hooks.services.update(_mailauth_services(reactor, resolver_of(reactor, app, stats), app))
+        resolver = resolver_of(reactor, smtpd.app.prepared.app, stats)
+        hooks.services.update(_mailauth_services(reactor, resolver, smtpd))
     return smtpd
 
 
@@ -136,15 +136,11 @@ def _install_services(reactor, hooks, smtpd, startup, stats):
     hooks.services.update(script_services(reactor, startup))
 
 
-def _mailauth_services(reactor, resolver, app):
-    """dns_query, spf_query and DKIM for hooks, on the queue's cached resolver; DKIM keys from pki.private."""
-    from OpenSSL import crypto
-
+def _mailauth_services(reactor, resolver, smtpd):
+    """dns_query, spf_query and DKIM for hooks, on the given cached resolver; DKIM keys from the running pki.private."""
     from halon.mailauth.service import script_services
-    from halon.smtpd.tls import load_pki
 
-    keys = {ident: crypto.dump_privatekey(crypto.FILETYPE_PEM, key) for ident, (_, key) in load_pki(app).items()}
-    return script_services(reactor, resolver, keys)
+    return script_services(reactor, resolver, lambda: smtpd.app.prepared.keys)
 
 
 def _script_state_handlers(control, hooks, smtpd):
