@@ -125,20 +125,53 @@ class Ours:
                 tail = f.read()[-2000:].decode("utf-8", "replace")
             raise RuntimeError("twistd halon-smtpd did not start:\n" + tail)
 
-    def memory(self):
-        """(current, peak) resident set in MiB."""
-        values = {}
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            for line in f:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    values[line[:5]] = int(line.split()[1]) / 1024.0
-        return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
+    def wait_workers(self, count, timeout=60):
+        """Wait until C{count} worker processes say they serve (their start-up is not measured)."""
+        end = time.time() + timeout
+        while time.time() < end:
+            with open(self.log.name, "rb") as f:
+                if len(set(re.findall(rb"worker (\d+) serving", f.read()))) >= count:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError("the worker processes did not start")
 
-    def cpu(self):
-        """Seconds of CPU the server has used so far (every thread)."""
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    def pids(self):
+        """The server's process and its worker processes (environment.workers)."""
+        pids = [self.proc.pid]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open("/proc/%s/stat" % entry) as f:
+                        if f.read().rsplit(")", 1)[1].split()[1] == str(self.proc.pid):
+                            pids.append(int(entry))
+                except (OSError, IndexError):
+                    pass
+        return pids
+
+    def memory(self):
+        """(current, peak) resident set in MiB, workers included."""
+        values = {"VmRSS": 0.0, "VmHWM": 0.0}
+        for pid in self.pids():
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    for line in f:
+                        if line.startswith(("VmRSS:", "VmHWM:")):
+                            values[line[:5]] += int(line.split()[1]) / 1024.0
+            except OSError:
+                pass
+        return values["VmRSS"], values["VmHWM"]
+
+    def cpu(self, with_workers=False):
+        """Seconds of CPU the main process has used so far (every thread), and its workers' with C{with_workers}."""
+        total = 0.0
+        for pid in self.pids() if with_workers else [self.proc.pid]:
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def stop(self):
         stop_process(self.proc)
@@ -248,23 +281,27 @@ def main(argv=None):
     ours, postfix, results, postfix_results = None, None, {}, {}
     try:
         ours = Ours(workdir, lambda folder, port: write_config(folder, port, args.workers))
+        ours.wait_workers(args.workers)
         why = "skipped (--no-postfix)" if args.no_postfix else Postfix.usable()
         if why is None:
             postfix = Postfix()
         runs = {n: [] for n in sessions}
         postfix_runs = {n: [] for n in sessions}
         spooled = {n: 0 for n in sessions}
+        cpu = {n: [] for n in sessions}
         rss = {}
         for _ in range(args.repeat):
             for n in sessions:
                 before = count_spooled(ours.spool)
+                used = ours.cpu(with_workers=True)
                 runs[n].append(smtp_source(ours.port, n, args.messages, args.size))
+                cpu[n].append((ours.cpu(with_workers=True) - used) * 1000.0 / args.messages)
                 spooled[n] += count_spooled(ours.spool) - before
                 rss[n] = ours.memory()[0]
                 if postfix is not None:
                     postfix_runs[n].append(smtp_source(Postfix.port, n, args.messages, args.size))
         for n in sessions:
-            results[n] = (_median(runs[n]), rss[n], spooled[n])
+            results[n] = (_median(runs[n]), rss[n], spooled[n], statistics.median(cpu[n]))
             if postfix is not None:
                 postfix_results[n] = _median(postfix_runs[n])
         if postfix is not None:
@@ -272,22 +309,33 @@ def main(argv=None):
             postfix = None
         print(
             "SMTP ingestion, %d messages of %d bytes per run, one per connection, HSL in every phase, "
-            "fsync before 250%s" % (args.messages, args.size, "; medians of %d runs" % args.repeat if args.repeat > 1 else "")
+            "fsync before 250%s%s"
+            % (
+                args.messages,
+                args.size,
+                "; medians of %d runs" % args.repeat if args.repeat > 1 else "",
+                "; %d worker processes" % args.workers if args.workers else "",
+            )
         )
         print()
-        print("| sessions | halon-smtpd msg/s | Postfix (same run) | ratio | RSS MiB | spooled | README Postfix | README bare Twisted |")
-        print("|---------:|------------------:|-------------------:|------:|--------:|--------:|---------------:|--------------------:|")
+        print(
+            "| sessions | halon-smtpd msg/s | Postfix (same run) | ratio | CPU ms/msg | RSS MiB | spooled | README Postfix | README bare Twisted |"
+        )
+        print(
+            "|---------:|------------------:|-------------------:|------:|-----------:|--------:|--------:|---------------:|--------------------:|"
+        )
         for n in sessions:
-            rate, rss, count = results[n]
+            rate, rss, count, used = results[n]
             pf = postfix_results.get(n)
             ratio = "%.2f" % (rate / pf) if rate and pf else "-"
             print(
-                "| %8d | %17s | %18s | %5s | %7.1f | %7d | %14s | %19s |"
+                "| %8d | %17s | %18s | %5s | %10.2f | %7.1f | %7d | %14s | %19s |"
                 % (
                     n,
                     "%.0f" % rate if rate else "failed",
                     "%.0f" % pf if pf else (why or "failed"),
                     ratio,
+                    used,
                     rss,
                     count,
                     README_POSTFIX.get(n, "-"),
