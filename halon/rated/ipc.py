@@ -308,12 +308,12 @@ def reply_error(reply):
 
 
 def _set_timeout(sock, seconds):
-    """Kernel time limits on each send and recv; None or 0 waits forever, as for settimeout."""
-    seconds = seconds or 0
-    whole = int(seconds)
-    micro = int(round((seconds - whole) * 1e6))
-    if seconds and not (whole or micro):
-        micro = 1
+    """Kernel time limits on each send and recv; None waits forever."""
+    if seconds is None:
+        whole, micro = 0, 0
+    else:
+        whole = int(seconds)
+        micro = max(int((seconds - whole) * 1e6), 0 if whole else 1)  # 0 would mean forever
     value = struct.pack("@ll", whole, micro)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
