@@ -101,13 +101,15 @@ async def measure(path, calls, threads):
     return latencies[n // 2], latencies[n * 9 // 10], latencies[n * 99 // 100], n / elapsed
 
 
-def start_rated(folder, name, startup):
-    """A `twistd halon-rated` process serving C{startup}; returns (process, socket path)."""
+def start_rated(folder, name, startup, app=None):
+    """A `twistd halon-rated` process serving C{startup} (and C{app}); returns (process, socket path)."""
     path = os.path.join(folder, name + ".sock")
-    startup = dict(startup, environment={"socket": {"path": path}, "appconf": os.path.join(folder, "none.yaml")})
+    appconf = os.path.join(folder, name + "-app.yaml")
+    startup = dict(startup, environment={"socket": {"path": path}, "appconf": appconf})
     config = os.path.join(folder, name + ".yaml")
-    with open(config, "w") as f:
-        yaml.safe_dump(startup, f)
+    for target, data in ((config, startup), (appconf, app or {})):
+        with open(target, "w") as f:
+            yaml.safe_dump(data, f)
     twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
     log = os.path.join(folder, name + ".log")
     proc = subprocess.Popen(
@@ -122,13 +124,17 @@ def start_rated(folder, name, startup):
     return proc, path
 
 
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def start_redis(folder):
     redis = shutil.which("redis-server")
     if redis is None:
         return None, None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [redis, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder, "--save", ""],
         stdout=subprocess.DEVNULL,
@@ -151,6 +157,14 @@ async def run(folder, calls, procs):
     print("rate() from HSL scripts over rated's IPC socket, %d calls (target: median < 0.2 ms)" % calls, flush=True)
     for threads in (1, 4):
         report("local table, %d script thread(s)" % threads, await measure(path, calls, threads))
+    # A cluster node sends every accepted hit to its peers.  The peer here is
+    # a socket nobody reads, standing for another host: its work is not done
+    # on this machine's CPUs.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        startup = {"key": "00" * 20, "listen": {"address": "127.0.0.1", "port": free_port(socket.SOCK_DGRAM)}}
+        procs.append(start_rated(folder, "node", startup, {"peers": ["127.0.0.1:%d" % peer.getsockname()[1]]}))
+        report("cluster node, a UDP packet per hit, 1 script thread", await measure(procs[-1][1], calls, 1))
     port, redis = start_redis(folder)
     if redis is None:
         print("  redis backend: skipped (no redis-server)")
