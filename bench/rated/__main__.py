@@ -6,9 +6,9 @@ rate() cost against a local rated, and how fast two cluster nodes agree.
 The calls take production's path end to end: rated runs as its own
 `twistd halon-rated` process, and the calls are made by an HSL script
 compiled by halon.hsl and run on smtpd's L{ScriptPool} next to a running
-reactor, reaching rated through the same L{RateClient} smtpd registers as
-its "rate" service.  The script times each call with executiontime(), so a
-figure includes the HSL call (argument checks, conversions) and about a
+reactor, reaching rated through the "rate" service smtpd registers
+(L{halon.clients.script_services}).  The script times each call with
+executiontime(), so a figure includes the HSL call (argument checks, conversions) and about a
 microsecond of the timing itself.  Printed, not asserted: the target is a
 median under 0.2 ms per call, and cluster counters agreeing within
 syncdelay + 100 ms.
@@ -26,9 +26,9 @@ import yaml
 from twisted.internet import defer, reactor
 from twisted.python.failure import Failure
 
+from halon.clients import script_services
 from halon.hsl import compile_program
 from halon.hsl.host import Host
-from halon.rated.protocol import RateClient
 from halon.smtpd.scriptpool import ScriptPool
 
 # One execution makes `$n` calls and leaves their latencies in `$lat`.
@@ -80,7 +80,7 @@ reactor.run()
 
 async def measure(path, calls, threads):
     """(median, p90, p99, calls/s) of C{calls} rate() calls from C{threads} concurrent scripts."""
-    client = RateClient(path)
+    client = script_services(reactor, {"environment": {"sockets": {"rated": {"path": path}}}})["rate"]
     host = Host(reactor=reactor)
     host.services["rate"] = client
     program = compile_program(SCRIPT, "bench.hsl", variables=("n", "lat"))

@@ -11,7 +11,7 @@ call's own encoding costs a few hundred nanoseconds.
 
 import struct
 
-from halon.rated.ipc import BlockingClient, IPCError, RequestError, reply_error
+from halon.rated.ipc import BlockingClient, RequestError, reply_error
 
 RATE = struct.Struct("!cBddHH")
 _VALUE = struct.Struct("!d")

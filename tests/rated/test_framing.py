@@ -99,7 +99,7 @@ class SocketTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_timeLimit(self):
-        """A daemon that does not answer in time is an IPCError; the next request gets its own reply on a new connection."""
+        """A daemon that does not answer in time is an IPCError; the next request gets its reply on a new connection."""
         client = self.client(timeout=0.05)
         e = yield self.assertFailure(threads.deferToThread(client.request, b"never"), IPCError)
         self.assertIn("no reply within 0.05 s", str(e))
