@@ -9,7 +9,9 @@ connections from the same listening sockets and spool what they accept;
 the main process keeps the queue, delivery and the control socket, and
 learns of each spooled message over the worker's link.
 
-A worker that dies is started again after L{RESTART_DELAY} seconds.  What
+A worker that dies is started again after L{RESTART_DELAY} seconds, and
+later each time it dies soon after its start (a configuration it cannot
+load), up to L{RESTART_MAX}.  What
 it spooled just before dying may not have reached the main process, so
 the spool is searched then for committed files the queue does not hold
 (the same files a restart of smtpd would load).  Counters of the workers
@@ -43,6 +45,9 @@ __all__ = ["Workers", "encode", "decode", "QUEUE_FUNCTIONS"]
 log = Logger()
 
 RESTART_DELAY = 1.0
+RESTART_MAX = 60.0
+# A worker that served this long before ending is restarted after RESTART_DELAY again.
+STABLE = 30.0
 STOP_GRACE = 15.0
 
 
@@ -131,6 +136,7 @@ class _Worker(protocol.ProcessProtocol):
         self.serving = False
         self.stats = []
         self.ended = defer.Deferred()
+        self.started = pool.clock.seconds()
         self._log = b""
         self._errors = b""
 
@@ -197,6 +203,8 @@ class Workers(service.Service):
         self._services = services if services is not None else {}
         self.workers = {}
         self._restarts = {}
+        self._delays = {}
+        self.clock = reactor
         stats.add_source(self._counters)
         stats.gauge("process.workers", lambda: len(self.workers))
 
@@ -240,9 +248,16 @@ class Workers(service.Service):
             del self.workers[worker.n]
         if not self.running:
             return
-        log.error("worker {n} ended: {reason}; starting it again", n=worker.n, reason=reason.getErrorMessage())
+        if self.clock.seconds() - worker.started >= STABLE:
+            delay = RESTART_DELAY
+        else:
+            delay = min(self._delays.get(worker.n, RESTART_DELAY / 2) * 2, RESTART_MAX)
+        self._delays[worker.n] = delay
+        log.error(
+            "worker {n} ended: {reason}; starting it again in {delay:g} s", n=worker.n, reason=reason.getErrorMessage(), delay=delay
+        )
         self.adopt_orphans()
-        self._restarts[worker.n] = self._reactor.callLater(RESTART_DELAY, self._spawn, worker.n)
+        self._restarts[worker.n] = self._reactor.callLater(delay, self._spawn, worker.n)
 
     def submit_file(self, path):
         """A worker spooled C{path}: log it as received and queue it (once)."""

@@ -203,3 +203,41 @@ class WorkersTests(unittest.TestCase):
         self.process.signal("TERM")
         yield self.process.ended
         yield self.wait_for(lambda: not any(_alive(pid) for pid in pids))
+
+
+class RestartDelayTests(unittest.TestCase):
+    """A worker dying right after its start is restarted later each time; one that served a while, soon."""
+
+    def setUp(self):
+        from types import SimpleNamespace
+
+        from twisted.python.failure import Failure
+
+        from halon.smtpd.workers import Workers, _Worker
+        from halon.stats import Stats
+
+        self.clock = task.Clock()
+        smtpd = SimpleNamespace(spool=SimpleNamespace(path=tempfile.mkdtemp(prefix="hwr")), ports=[])
+        self.addCleanup(shutil.rmtree, smtpd.spool.path, True)
+        self.pool = Workers(self.clock, smtpd, "smtpd.yaml", 1, None, lambda uuid: False, Stats())
+        self.pool.running = True
+        self.spawned = []
+        self.pool._spawn = lambda n: self.spawned.append((n, self.clock.seconds()))
+        self.worker = lambda: _Worker(self.pool, 1)
+        self.reason = Failure(RuntimeError("exit 1"))
+
+    def die(self, after):
+        worker = self.worker()
+        self.pool.workers[1] = worker
+        self.clock.advance(after)
+        died = self.clock.seconds()
+        self.pool.ended(worker, self.reason)
+        [call] = self.clock.getDelayedCalls()
+        self.clock.advance(call.getTime() - died)
+        self.assertEqual(self.spawned[-1], (1, call.getTime()))
+        return round(call.getTime() - died, 6)
+
+    def test_delays(self):
+        self.assertEqual([self.die(0.1) for _ in range(8)], [1, 2, 4, 8, 16, 32, 60, 60])
+        self.assertEqual(self.die(31), 1)
+        self.assertEqual(self.die(0.1), 2)
