@@ -124,10 +124,41 @@ class QueueConfig:
         return self.transports.get(transportid, ({"id": transportid}, {}))
 
 
-class _Job:
-    """One attempt: recipients of one message sharing transport and domain."""
+# How long a held-back attempt keeps its route (the pre-delivery hook's
+# decision and the DNS answers) before it is routed again from the start.
+ROUTE_LIFETIME = 300.0
 
-    __slots__ = ("message", "recipients", "info", "grant", "settings", "context")
+
+class _Route:
+    """Where an attempt goes, as the pre-delivery hook and DNS decided it."""
+
+    __slots__ = ("transport", "group", "connection", "session", "overrides", "resolution", "sts", "localip",
+                 "epoch", "at")
+
+    def __init__(self, transport, group, connection, session, overrides, resolution, sts, localip, epoch, at):
+        self.transport = transport
+        self.group = group
+        self.connection = connection
+        self.session = session
+        self.overrides = overrides
+        self.resolution = resolution
+        self.sts = sts
+        self.localip = localip
+        self.epoch = epoch
+        self.at = at
+
+
+class _Job:
+    """
+    One attempt: recipients of one message sharing transport and domain.
+
+    @ivar route: a L{_Route} once the hook and DNS ran, else None.
+    @ivar held_by: (source, condition) of the suspend it last waited for.
+    @ivar followers: the jobs that waited behind this one for the same
+        suspend, taken up one by one as each gets past it (L{Queue._go_on}).
+    """
+
+    __slots__ = ("message", "recipients", "info", "grant", "settings", "context", "route", "held_by", "followers")
 
     def __init__(self, message, recipients):
         self.message = message
@@ -136,6 +167,9 @@ class _Job:
         self.grant = None
         self.settings = None
         self.context = None
+        self.route = None
+        self.held_by = None
+        self.followers = None
 
 
 class Queue(service.Service):
@@ -176,7 +210,9 @@ class Queue(service.Service):
         self._active = deque()
         self._defer = []
         self._defer_call = None
-        self._parked = []
+        self._held = {}
+        self._ready = deque()
+        self._epoch = 0
         self._running = 0
         self._stopping = False
         self._pump_call = None
@@ -207,6 +243,7 @@ class Queue(service.Service):
         ones running, and says so); queued state stays.
         """
         self.config = config
+        self._epoch += 1
         self.pool.total = config.concurrency_total
         self.pool.size = config.pooling_size
         load = getattr(self.hooks, "load", None)
@@ -394,21 +431,27 @@ class Queue(service.Service):
             self._followed()
         picked = False
         active = self._active
+        ready = self._ready
         pool = self.pool
-        while active and self._running < self.config.concurrency_total and not self._stopping:
+        while (ready or active) and self._running < self.config.concurrency_total and not self._stopping:
             if pool.open >= pool.total and not len(pool):
                 # No connection can be opened now; pool.on_room kicks again.
                 break
-            rcpt = active.popleft()
-            if rcpt.state != states.ACTIVE or rcpt.work is not None or rcpt.next_retry < 0:
-                continue
-            job = self._job_of(rcpt)
+            if ready:
+                job = self._resumed(ready.popleft())
+                if job is None:
+                    continue
+            else:
+                rcpt = active.popleft()
+                if rcpt.state != states.ACTIVE or rcpt.work is not None or rcpt.next_retry < 0:
+                    continue
+                job = self._job_of(rcpt)
             picked = True
             self._running += 1
-            d = self._attempt(job)
+            d = self._attempt(job) if job.route is None else self._transmit(job)
             d.addErrback(self._crashed, job)
             d.addBoth(self._job_done)
-        if not picked and self._parked and not active:
+        if not picked and self._held and not active:
             self._misses.increment()
         if self.journal.wants_compaction():
             self.journal.compact([r for r in self.index.recipients() if r.journaled])
@@ -450,6 +493,9 @@ class Queue(service.Service):
     def _crashed(self, failure, job):
         log.failure("delivery of {id} failed unexpectedly; retrying later", failure, id=job.message.uuid)
         outcome = Outcome(None, {"temporary": True, "message": "internal error", "type": "config"})
+        if job.followers:
+            followers, job.followers = job.followers, None
+            self._take_up(followers)
         for rcpt in job.recipients:
             if rcpt.work is job:
                 self._requeue(rcpt, job, outcome, 60.0)
@@ -463,22 +509,88 @@ class Queue(service.Service):
             else:
                 self.journal.record(rcpt)
 
-    def _park(self, job):
-        """Held back by a suspend or a policy: back to ACTIVE, out of the pickup until something is lifted."""
+    def _park(self, job, suspend):
+        """
+        Held back by C{suspend} (an operator's, or a policy's over its
+        limit): back to ACTIVE, out of the pickup, in the group of jobs
+        waiting for that suspend to be lifted (a sub-queue).  The jobs that
+        waited behind this one stay behind it when the same condition holds
+        it back again; else they are taken up.
+        """
         self._skips.increment()
+        waiting = []
         for rcpt in job.recipients:
             rcpt.work = None
-            state = self.index.set_state(rcpt, states.ACTIVE)
-            if state == states.ACTIVE:
-                self._parked.append(rcpt)
+            if self.index.set_state(rcpt, states.ACTIVE) == states.ACTIVE:
+                waiting.append(rcpt)
             else:
                 self.journal.record(rcpt)
+        followers, job.followers = job.followers, None
+        if waiting:
+            job.recipients = waiting
+            held_by = (suspend.source, suspend.condition.spec)
+            group = self._held.get(suspend.id)
+            if group is None:
+                group = self._held[suspend.id] = deque()
+            group.append(job)
+            if followers and job.held_by == held_by:
+                group.extend(followers)
+                followers = None
+            job.held_by = held_by
+        if followers:
+            self._take_up(followers)
 
     def _unpark(self):
-        if self._parked:
-            parked, self._parked = self._parked, []
-            self._active.extend(parked)
+        """Something was lifted: the groups whose suspend is gone are taken up."""
+        if self._held:
+            entries = self.suspends.entries
+            for id in [id for id in self._held if id not in entries]:
+                self._take_up(self._held.pop(id))
+
+    def _take_up(self, group):
+        """
+        The first job of C{group} goes to the pickup, the others behind it:
+        under a concurrency limit, one freed slot would otherwise send a
+        whole sub-queue to the pickup only to be held back again.
+        """
+        job = group.popleft()
+        job.followers = group or None
+        self._ready.append(job)
+        self._kick()
+
+    def _go_on(self, job):
+        """C{job} got past what held its group back: the next of the group may try too."""
+        group = job.followers
+        if group:
+            job.followers = None
+            follower = group.popleft()
+            follower.followers = group or None
+            self._ready.appendleft(follower)
             self._kick()
+
+    def _resumed(self, job):
+        """
+        A held-back job taken up again, with the recipients still waiting
+        for it (an operator may have changed or removed some meanwhile), or
+        None when none is.  It keeps its route while that is fresh and
+        nothing was reconfigured or updated since; else it is routed again.
+        """
+        recipients = [r for r in job.recipients if r.state == states.ACTIVE and r.work is None and r.next_retry >= 0]
+        if not recipients:
+            self._go_on(job)
+            return None
+        route = job.route
+        if route is not None and route.epoch == self._epoch and self.clock.seconds() - route.at < ROUTE_LIFETIME:
+            job.recipients = recipients
+            for rcpt in recipients:
+                rcpt.work = job
+            return job
+        fresh = self._job_of(recipients[0])
+        fresh.followers, fresh.held_by = job.followers, job.held_by
+        for rcpt in reversed(recipients):
+            if rcpt.work is None:
+                self._active.appendleft(rcpt)
+        return fresh
 
     # -- one attempt --------------------------------------------------------------------
 
@@ -506,14 +618,16 @@ class Queue(service.Service):
 
     @defer.inlineCallbacks
     def _attempt(self, job):
-        message = job.message
+        """Route C{job} (pre-delivery hook, DNS, MTA-STS), then L{_transmit} it."""
         first = job.recipients[0]
         transport, group = self.config.transport(first.transportid)
         connection = transport.get("connection") or {}
         session_conf = transport.get("session") or {}
-        if self.suspends.matching(self._context(job)) is not None:
-            self._park(job)
+        suspend = self.suspends.matching(self._context(job))
+        if suspend is not None:
+            self._park(job, suspend)
             return
+        self._go_on(job)
         decision = yield defer.maybeDeferred(self.hooks.predelivery, self._hook_info(job))
         self._apply_metadata(job, decision)
         if decision.action in ("queue", "bounce", "delete"):
@@ -549,23 +663,35 @@ class Queue(service.Service):
         for rcpt in job.recipients:
             rcpt.remotemx, rcpt.remoteip, rcpt.localip = remotemx, remoteip, localip
             rcpt.grouping = grouping
-        context = self._context(job, remotemx, remoteip, localip)
-        job.context = context
-        if self.suspends.matching(context) is not None:
-            self._park(job)
-            return
-        grant = self.policies.acquire(context)
+        job.context = self._context(job, remotemx, remoteip, localip)
+        job.route = _Route(transport, group, connection, session_conf, overrides, resolution, sts, localip,
+                           self._epoch, self.clock.seconds())
+        yield self._transmit(job)
+
+    @defer.inlineCallbacks
+    def _transmit(self, job):
+        """The SMTP attempt of a routed C{job}, unless a suspend or a policy's limit holds it back."""
+        context = job.context
+        suspend = self.suspends.matching(context)
+        grant = self.policies.acquire(context) if suspend is None else None
         if grant is None:
-            self._park(job)
+            # Over a policy's limit, the policy has just suspended the key.
+            self._park(job, suspend or self.suspends.matching(context))
             return
+        self._go_on(job)
         job.grant = grant
+        route = job.route
+        message = job.message
+        overrides = route.overrides
+        connection = route.connection
+        session_conf = route.session
         try:
-            layer = delivery_settings.transport_layer(transport, group)
+            layer = delivery_settings.transport_layer(route.transport, route.group)
             settings = delivery_settings.resolve(layer, self.delivery_file, context, _try_overrides(overrides))
             job.settings = settings
             session = Session(
                 overrides.get("helo") or session_conf.get("helo") or self.config.hostname,
-                localip or None,
+                route.localip or None,
                 int(overrides.get("port") or connection.get("port") or 25),
                 lmtp=session_conf.get("protocol") == "lmtp",
                 auth=_auth(session_conf.get("authentication")),
@@ -576,7 +702,7 @@ class Queue(service.Service):
             data = spooled.read_message()
             records = {r["index"]: r for r in spooled.recipients}
             outcomes = yield self.deliverer.deliver(
-                resolution.hops, session, settings, message.sender,
+                route.resolution.hops, session, settings, message.sender,
                 [r.address for r in job.recipients], data,
                 _mail_params(message), [_rcpt_params(records.get(r.n)) for r in job.recipients],
             )
@@ -585,10 +711,10 @@ class Queue(service.Service):
         if outcomes is None:
             self._no_room(job)
             return
-        if sts is not None:
+        if route.sts is not None:
             for outcome in outcomes:
                 if outcome.connection is not None:
-                    outcome.connection.setdefault("tls", {})["mtasts"] = sts
+                    outcome.connection.setdefault("tls", {})["mtasts"] = route.sts
         yield self._post(job, outcomes, settings)
 
     @defer.inlineCallbacks
@@ -769,6 +895,8 @@ class Queue(service.Service):
         unaffected, or with C{freeze} frozen into UPDATE once their work ends.
         """
         matched = [r for r in self.index.recipients() if predicate is None or predicate(r)]
+        # A held-back attempt is routed again: its recipients may have changed.
+        self._epoch += 1
         affected = unaffected = freezing = 0
         changed = []
         bounces = {}

@@ -29,6 +29,20 @@ ZONE = {
 DATA = b"From: a@sender.example\r\nSubject: hello\r\n\r\nbody\r\n"
 
 
+class CountingHooks:
+    """Try every attempt, counting the pre-delivery runs."""
+
+    def __init__(self):
+        self.pre = 0
+
+    def predelivery(self, info):
+        self.pre += 1
+        return Decision("try")
+
+    def postdelivery(self, info):
+        return Decision("default")
+
+
 class QueueTestCase(unittest.TestCase):
     retry = {"count": 3, "intervals": [{"interval": 60}, {"interval": 120, "notify": True}]}
 
@@ -278,6 +292,56 @@ class ControlTests(QueueTestCase):
         self.clock.advance(60)
         await self.settle()
         self.assertEqual(len(self.smtp.messages), 2)
+
+    async def test_heldAttemptKeepsItsRoute(self):
+        """
+        A recipient held back after DNS (a suspend on its MX) waits routed:
+        once the suspend is lifted it is sent without a second pre-delivery
+        run, unless an operator changed the queue meanwhile.
+        """
+        hooks = CountingHooks()
+        self.queue = self.make_queue(hooks)
+        suspend = self.queue.suspends.add({"remotemx": "mx.example.com"})
+        await self.queue_message(["a@example.com"])
+        await self.settle()
+        self.assertEqual((self.smtp.messages, hooks.pre, self.count("queue.pickup.skips")), ([], 1, 1))
+        self.queue.suspends.delete(suspend.id)
+        await self.settle()
+        self.assertEqual((len(self.smtp.messages), hooks.pre), (1, 1))
+
+        suspend = self.queue.suspends.add({"remotemx": "mx.example.com"})
+        await self.queue_message(["b@example.com"])
+        await self.queue_message(["c@example.com"])
+        await self.settle()
+        match_b = Conditions(recipient=["b@example.com"]).compile()(0)
+        self.assertEqual(self.queue.update(match_b, "hold"), (1, 0, 0))
+        self.queue.suspends.delete(suspend.id)
+        await self.settle()
+        # b is on hold now; c was routed again, as the update could have concerned it.
+        self.assertEqual(([m.recipients for m in self.smtp.messages[1:]], hooks.pre), ([["c@example.com"]], 4))
+        self.assertEqual([(r.address, states.NAMES[r.state]) for r in self.queue.index.recipients()],
+                         [("b@example.com", "HOLD")])
+
+    async def test_concurrencyPolicyTakesUpOneAtATime(self):
+        """
+        Under a concurrency limit, each attempt that ends lets the next held
+        one go instead of sending the whole sub-queue back to the pickup:
+        every message is routed once and held back at most twice.
+        """
+        hooks = CountingHooks()
+        self.queue = self.make_queue(hooks)
+        self.queue.load_policies({"policies": [{"fields": ["remotemx"], "default": {"concurrency": 1}}]})
+        addresses = ["r%d@example.com" % n for n in range(6)]
+        for address in addresses:
+            await self.queue_message([address])
+        for _ in range(20):
+            await self.settle()
+            if not len(self.queue.index):
+                break
+        self.assertEqual([m.recipients[0] for m in self.smtp.messages], addresses)
+        self.assertEqual(hooks.pre, len(addresses))
+        self.assertLessEqual(self.count("queue.pickup.skips"), 2 * len(addresses))
+        self.assertEqual(self.queue.policies.concurrency, {})
 
     async def test_unloadAndLoadElsewhere(self):
         """An unloaded file keeps only its queued recipients and their state; another spool loads it."""
