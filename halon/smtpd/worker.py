@@ -156,6 +156,7 @@ def run(reactor, config_path, fds):
     startup, load_app = tap.load(config_path)
     stats = Stats()
     stopping = []
+    status = []
 
     def stop():
         if not stopping:
@@ -170,8 +171,14 @@ def run(reactor, config_path, fds):
     report.clock = reactor
 
     def started():
-        smtpd.privilegedStartService()
-        smtpd.startService()
+        try:
+            smtpd.privilegedStartService()
+            smtpd.startService()
+        except Exception:
+            log.failure("worker: could not start")
+            status.append(1)
+            stop()
+            return
         report.start(1.0, now=True)
 
     def shutdown():
@@ -184,20 +191,20 @@ def run(reactor, config_path, fds):
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(stop))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     reactor.run(installSignalHandlers=False)
+    return status[0] if status else 0
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m halon.smtpd.worker")
     parser.add_argument("--config", required=True)
-    parser.add_argument("--id", type=int, required=True)
+    parser.add_argument("--id", type=int, required=True, help="the worker's number in the main process's log (and in ps)")
     parser.add_argument("--fds", default="")
     args = parser.parse_args(argv)
     fds = [int(fd) for fd in args.fds.split(",") if fd]
     globalLogBeginner.beginLoggingTo([jsonFileLogObserver(os.fdopen(1, "w", encoding="utf-8"))], redirectStandardIO=False)
     from twisted.internet import reactor
 
-    run(reactor, args.config, fds)
-    return 0
+    return run(reactor, args.config, fds)
 
 
 if __name__ == "__main__":
