@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import smtplib
+import socket
 import tempfile
 
 from twisted.internet import defer, reactor, task, threads
@@ -203,6 +204,18 @@ class WorkersTests(unittest.TestCase):
         self.process.signal("TERM")
         yield self.process.ended
         yield self.wait_for(lambda: not any(_alive(pid) for pid in pids))
+
+    @defer.inlineCallbacks
+    def test_workers_stop_when_the_main_process_is_killed(self):
+        port = yield self.start()
+        pids = list(self.workers().values())
+        self.process.signal("KILL")
+        yield self.process.ended
+        yield self.wait_for(lambda: not any(_alive(pid) for pid in pids))
+        # Nothing listens any more: the port can be bound again at once.
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
 
 
 class RestartDelayTests(unittest.TestCase):
