@@ -89,8 +89,12 @@ class AssignmentCompiler:
         holder = self.temp()
         if node.op is None:
             # setitem/setprop take a private copy when they must and return the container to store back.
-            helper = "setprop" if is_prop else "setitem"
-            store = _r(helper, container, key if key is not None else _name("R_NOKEY"), self.stored(node.value))
+            if is_prop:
+                store = _r("setprop", container, key, self.stored(node.value))
+            elif key is None:
+                store = _r("append", container, self.stored(node.value))
+            else:
+                store = _r("setitem", container, key, self.stored(node.value))
             return [_assign(holder, self.at(store, node))] + rebuild(_name(holder))
         out = [_assign(holder, self.at(_r("own", container), node))]
         if key is None:

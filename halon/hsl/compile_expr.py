@@ -318,7 +318,11 @@ class ExpressionCompiler:
         inline = _INLINE.get(op)
         helper = _r(_BINARY[op], left, right)
         if inline is None:
-            return helper
+            if op == "%" and isinstance(right, py.Constant) and type(right.value) is float and right.value != 0:
+                # Number % a non-zero constant is C's fmod (what the helper ends in).
+                inline = (float, lambda a, b: _r("fmod", a, b))
+            else:
+                return helper
         kind, make = inline
         operands = []
         checks = []

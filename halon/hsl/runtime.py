@@ -112,6 +112,9 @@ def div(a, b):
         return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
+fmod = math.fmod
+
+
 def mod(a, b):
     if type(a) is bytes and type(b) is HSLArray:
         from halon.hsl.format import format_string
@@ -349,6 +352,19 @@ def own(container):
     if isinstance(container, HSLObject):
         return container
     raise HSLRuntimeError("cannot assign into %s with []" % type_name(container))
+
+
+def append(container, value):
+    """
+    C{$x[] = value}: the container (to store back into the variable).  A
+    private array, the usual case in a loop, is appended to in place here.
+    """
+    if container.__class__ is HSLArray and not container.shared:
+        k = container._next
+        container._d[k] = value
+        container._next = k + 1.0
+        return container
+    return setitem(container, NOKEY, value)
 
 
 def setitem(container, key, value):
@@ -798,6 +814,7 @@ HELPERS = {
         ("mul", "mul"),
         ("div", "div"),
         ("mod", "mod"),
+        ("fmod", "fmod"),
         ("pow", "pow_"),
         ("neg", "neg"),
         ("concat", "concat"),
@@ -830,6 +847,7 @@ HELPERS = {
         ("index_safe", "index_safe"),
         ("own", "own"),
         ("setitem", "setitem"),
+        ("append", "append"),
         ("child", "child"),
         ("delitem", "delitem"),
         ("slice", "slice_"),

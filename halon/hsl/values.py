@@ -21,7 +21,9 @@ array mutates a private copy instead (see L{HSLArray.own}).  Stdlib functions
 never mutate an argument and never return an argument array itself.
 """
 
+import itertools
 import math
+import operator
 import re
 
 from halon.hsl.errors import HSLRuntimeError
@@ -156,13 +158,12 @@ class HSLArray:
         return self._d.items()
 
     def is_list(self):
-        """True when the keys are exactly 0, 1, ..., n-1 in that order."""
-        i = 0.0
-        for k in self._d:
-            if k != i or type(k) is not float:
-                return False
-            i += 1.0
-        return True
+        """True when the keys are exactly 0, 1, ..., n-1 in that order (compared in C)."""
+        d = self._d
+        n = len(d)
+        if n <= len(_INDEXES):
+            return tuple(d) == _INDEXES[:n]
+        return all(map(operator.eq, d, itertools.count(0.0)))
 
     def next_index(self):
         return self._next

@@ -37,7 +37,9 @@ def to_python(value):
     An HSL value as JSON-ready Python (str, int, float, list, dict, bool,
     None).  ValueError when it has no JSON form.
     """
-    t = type(value)
+    t = value.__class__
+    if t is HSLArray:
+        return _array_to_python(value)
     if t is bytes:
         return value.decode("utf-8")
     if t is float:
@@ -46,22 +48,34 @@ def to_python(value):
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError("%s has no JSON form" % value)
         return value
-    if value is None or t is bool:
-        return value
-    if t is HSLArray:
-        if value.is_list():
-            return [v.decode("utf-8") if type(v) is bytes else to_python(v) for v in value.values()]
-        return {
-            (k.decode("utf-8") if type(k) is bytes else format_number(k).decode("ascii")): (
-                v.decode("utf-8") if type(v) is bytes else to_python(v)
-            )
-            for k, v in value.items()
-        }
-    if t is int:
-        return value
-    if t is str:
+    if value is None or t is bool or t is int or t is str:
         return value
     raise ValueError("a %s has no JSON form" % type(value).__name__)
+
+
+def _array_to_python(a):
+    # Strings and integral numbers, nearly all of a document, are converted
+    # inline; a non-finite float is left for json.dumps (allow_nan=False) to
+    # refuse.
+    if a.is_list():
+        return [
+            v.decode("utf-8")
+            if (t := v.__class__) is bytes
+            else (int(v) if v.is_integer() else v)
+            if t is float
+            else to_python(v)
+            for v in a._d.values()
+        ]
+    return {
+        (k.decode("utf-8") if k.__class__ is bytes else format_number(k).decode("ascii")): (
+            v.decode("utf-8")
+            if (t := v.__class__) is bytes
+            else (int(v) if v.is_integer() else v)
+            if t is float
+            else to_python(v)
+        )
+        for k, v in a._d.items()
+    }
 
 
 def from_python(value):
@@ -150,9 +164,64 @@ def json_decode(string_, options_=None):
         text = data.decode("utf-8")
         if truthy(opts.get("allow_comments", False)):
             text = strip_comments(text)
-        return from_python(json.loads(text, parse_int=float, parse_constant=_no_constants))
+        return _from_json(_DECODER.decode(text))
     except (ValueError, RecursionError):
         return None
+
+
+# JSON objects become arrays as the C scanner finishes each one (the hook
+# sees its members already converted, except strings and lists); only lists
+# need a pass of their own.  Object keys repeat throughout a document, so
+# their HSL form is remembered (up to a bound).
+_JSON_KEYS = {}
+_JSON_KEYS_MAX = 4096
+
+
+def _json_object(pairs):
+    keys = _JSON_KEYS
+    d = {}
+    nxt = 0.0
+    for k, v in pairs:
+        key = keys.get(k)
+        if key is None:
+            key = k.encode("utf-8", "surrogatepass") if k[:1] not in _NUMERIC_START else norm_key(_key(k))
+            if key.__class__ is float:
+                if key >= nxt:
+                    nxt = key + 1.0
+            elif len(keys) < _JSON_KEYS_MAX:
+                keys[k] = key
+        t = v.__class__
+        if t is str:
+            v = v.encode("utf-8", "surrogatepass")
+        elif t is list:
+            v = _json_list(v)
+        d[key] = v
+    a = HSLArray.__new__(HSLArray)
+    a._d = d
+    a._next = nxt
+    a.shared = False
+    return a
+
+
+def _json_list(values):
+    return HSLArray.from_list(
+        [
+            v.encode("utf-8", "surrogatepass") if (t := v.__class__) is str else _json_list(v) if t is list else v
+            for v in values
+        ]
+    )
+
+
+def _from_json(value):
+    t = value.__class__
+    if t is str:
+        return value.encode("utf-8", "surrogatepass")
+    if t is list:
+        return _json_list(value)
+    return value
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_json_object, parse_int=float, parse_constant=_no_constants)
 
 
 # -- CSV -----------------------------------------------------------------------
