@@ -200,6 +200,12 @@ class MailLineTests(unittest.TestCase):
         self.assertEqual(first["tls"], {"protocol": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "dane": "pass", "mta_sts": "enforce"})
         self.assertIn("dane=fail: no TLSA record matches", second["message"])
 
+    def test_bracesAreText(self):
+        """Braces in an address or a reply are shown as they are, not read as format fields."""
+        mail.delivery("q:0", "{a}@example.com", "b}@example.org", "QUEUE", "451 {try later}", logger=self.log)
+        [record] = self.records()
+        self.assertEqual(record["message"], "q:0 QUEUE from <{a}@example.com> to <b}@example.org> via - [-] retry=0: 451 {try later}")
+
     def test_bytesThatAreNotUTF8(self):
         """An address with bytes that are not UTF-8 (kept as surrogates) still gives one valid JSON line and a syslog line."""
         sender = b"caf\xe9@example.com".decode("utf-8", "surrogateescape")
