@@ -343,6 +343,7 @@ class Queue(service.Service):
             tenantid=first.get("tenantid") or "",
             priority=first.get("priority") or 0,
             dsn={k: v for k, v in dsn_params.items() if v} or None,
+            offset=spooled.offset,
         )
         now = self.clock.seconds()
         for record in spooled.recipients:
@@ -698,13 +699,10 @@ class Queue(service.Service):
             )
             for rcpt in job.recipients:
                 self.index.set_state(rcpt, states.SENDING)
-            spooled = self.recent.read(message.uuid, message.path)
-            data = spooled.read_message()
-            records = {r["index"]: r for r in spooled.recipients}
             outcomes = yield self.deliverer.deliver(
                 route.resolution.hops, session, settings, message.sender,
-                [r.address for r in job.recipients], data,
-                _mail_params(message), [_rcpt_params(records.get(r.n)) for r in job.recipients],
+                [r.address for r in job.recipients], self.recent.data(message),
+                _mail_params(message), [_rcpt_params(r.params) for r in job.recipients],
             )
         finally:
             self.policies.release(grant)
@@ -1078,11 +1076,11 @@ def _mail_params(message):
     return " ".join(params).encode("utf-8", "surrogateescape")
 
 
-def _rcpt_params(record):
-    if not record:
+def _rcpt_params(dsn_params):
+    """NOTIFY and ORCPT of a recipient's DSN parameters (L{Recipient.params})."""
+    if not dsn_params:
         return b""
     params = []
-    dsn_params = record.get("dsn") or {}
     if dsn_params.get("notify"):
         params.append("NOTIFY=%s" % (",".join(dsn_params["notify"]),))
     if dsn_params.get("orcpt"):

@@ -46,6 +46,19 @@ class Recent:
         spooled = self._messages.get(uuid)
         return spooled if spooled is not None else spool.read(path)
 
+    def data(self, message):
+        """
+        The bytes of C{message} (an index L{halon.queue.index.Message}): the
+        ones at hand, else read where its file keeps them, without parsing
+        the envelope again when the index knows where that is.
+        """
+        spooled = self._messages.get(message.uuid)
+        if spooled is not None:
+            return spooled.message
+        if message.offset is not None:
+            return spool.read_data(message.path, message.offset, message.size)
+        return spool.read(message.path).read_message()
+
     def discard(self, uuid):
         spooled = self._messages.pop(uuid, None)
         if spooled is not None:

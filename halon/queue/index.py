@@ -40,6 +40,7 @@ class Message:
 
     @ivar uuid: the transaction id, the first half of every queue id.
     @ivar path: the message's spool file, or C{None} for records made in tests.
+    @ivar offset: where the message bytes start in that file, when known.
     @ivar ts: the Unix time the message was received.
     @ivar dsn: C{None}, or a dict with "envid" and "ret" from MAIL FROM.
     @ivar extra: what the spool keeps that the index does not interpret
@@ -49,6 +50,7 @@ class Message:
     __slots__ = (
         "uuid",
         "path",
+        "offset",
         "sender",
         "sender_domain",
         "ts",
@@ -75,9 +77,11 @@ class Message:
         priority=0,
         dsn=None,
         extra=None,
+        offset=None,
     ):
         self.uuid = uuid
         self.path = path
+        self.offset = offset
         self.sender = sender
         self.sender_domain = split_address(sender)[1]
         self.ts = ts

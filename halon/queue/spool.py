@@ -104,6 +104,11 @@ class SpoolMessage:
         self._offset = offset
         self.length = len(message) if message is not None else length
 
+    @property
+    def offset(self):
+        """Where the message bytes start in the file, once read from one (else None)."""
+        return self._offset
+
     def queue_ids(self):
         return ["%s:%d" % (self.uuid, r["index"]) for r in self.recipients]
 
@@ -111,12 +116,7 @@ class SpoolMessage:
         """The message bytes (read from the file when loaded from disk)."""
         if self.message is not None:
             return self.message
-        with open(self.path, "rb") as f:
-            f.seek(self._offset)
-            data = f.read(self.length)
-        if len(data) != self.length:
-            raise SpoolError("%s: message truncated" % (self.path,))
-        return data
+        return read_data(self.path, self._offset, self.length)
 
     def to_bytes(self):
         envelope = _json(dict(self.envelope, id=self.uuid, size=len(self.message)))
@@ -148,6 +148,19 @@ _ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), sort_keys=T
 
 def _json(value):
     return _ENCODE(value).encode("ascii")
+
+
+def read_data(path, offset, length):
+    """The C{length} message bytes at C{offset} of a committed file; L{SpoolError} when cut short."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(length)
+    except OSError as e:
+        raise SpoolError("%s: %s" % (path, e.strerror))
+    if len(data) != length:
+        raise SpoolError("%s: message truncated" % (path,))
+    return data
 
 
 def read(path):

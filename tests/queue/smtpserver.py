@@ -80,6 +80,8 @@ class _Session(LineReceiver):
                 extensions.append(b"250-PIPELINING")
             if self.server.tls is not None and not self.tls:
                 extensions.append(b"250-STARTTLS")
+            if self.server.dsn:
+                extensions.append(b"250-DSN")
             extensions.append(b"250 8BITMIME")
             state = verb.decode()
             if state in self.server.replies or state in self.server.drop or state in self.server.stall:
@@ -158,9 +160,10 @@ class SMTPServer:
     @param drop: states at which the connection is cut ("DATA" after 354 is "EOD": cut when data ends).
     @param stall: states at which the server stops answering.
     @param tls: None, or a twisted.internet.ssl server context factory.
+    @param dsn: whether EHLO offers DSN (RFC 3461), so that clients send its parameters.
     """
 
-    def __init__(self, reactor, replies=None, drop=(), stall=(), tls=None, pipelining=True, lmtp=False):
+    def __init__(self, reactor, replies=None, drop=(), stall=(), tls=None, pipelining=True, lmtp=False, dsn=False):
         self._reactor = reactor
         self.replies = dict(replies or {})
         self.drop = set(drop)
@@ -168,6 +171,7 @@ class SMTPServer:
         self.tls = tls
         self.pipelining = pipelining
         self.lmtp = lmtp
+        self.dsn = dsn
         self.messages = []
         self.commands = []
         self.stalled = []

@@ -5,7 +5,9 @@ import os
 from twisted.internet import defer
 from twisted.trial import unittest
 
+from halon.queue import spool
 from halon.queue.files import Recent, Unlinker
+from halon.queue.index import Message
 from halon.queue.spool import SpoolError, SpoolMessage
 
 from tests.queue.helpers import tempdir, write
@@ -26,6 +28,28 @@ class RecentTests(unittest.TestCase):
         recent.discard("b")
         recent.add(SpoolMessage("big", {}, [], message=b"x" * 11))
         self.assertEqual((len(recent), recent.size), (1, 1))
+
+
+    def test_data(self):
+        """
+        A message's bytes: the ones at hand, else read at the offset the
+        index keeps, else found by reading the file's envelope; a file cut
+        short is an error, not short data.
+        """
+        body = b"Subject: x\r\n\r\nbody\r\n"
+        path = write(os.path.join(tempdir(self), "m.hqf"),
+                     SpoolMessage("m", {"sender": "a@b"}, [{"index": 1, "recipient": "c@d"}], message=body).to_bytes())
+        spooled = spool.read(path)
+        recent = Recent()
+        at = Message("m", "a@b", 0, size=spooled.length, path=path, offset=spooled.offset)
+        self.assertEqual(recent.data(at), body)
+        self.assertEqual(recent.data(Message("m", "a@b", 0, size=spooled.length, path=path)), body)
+        recent.add(SpoolMessage("m", {}, [], message=b"in memory"))
+        self.assertEqual(recent.data(at), b"in memory")
+        recent.discard("m")
+        with open(path, "r+b") as f:
+            f.truncate(spooled.offset + 3)
+        self.assertRaises(SpoolError, recent.data, at)
 
 
 class UnlinkerTests(unittest.TestCase):

@@ -106,6 +106,18 @@ class DeliveryTests(QueueTestCase):
         self.assertEqual(len(self.queue.index), 0)
         self.assertFalse(os.path.exists(path))
 
+    async def test_dsnParameters(self):
+        """A recipient's NOTIFY and ORCPT reach a server that offers DSN, each on its own RCPT."""
+        self.smtp.dsn = True
+        dsn = {"notify": ["SUCCESS", "FAILURE"], "orcpt": "rfc822;a@example.com"}
+        await self.queue.inject("alice@sender.example", ["a@example.com", "b@example.com"], DATA, "mx")
+        await self.queue.inject("alice@sender.example", ["c@example.com"], DATA, "mx", options={"dsn": dsn})
+        await self.settle()
+        rcpts = sorted(c for c in self.smtp.commands if c.startswith(b"RCPT"))
+        self.assertEqual(rcpts, [b"RCPT TO:<a@example.com>", b"RCPT TO:<b@example.com>",
+                                 b"RCPT TO:<c@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@example.com"])
+        self.assertEqual((len(self.smtp.messages), len(self.queue.index)), (2, 0))
+
     async def test_retrySchedule(self):
         """A 4xx defers at the transport group's intervals; the retry delivers once the server takes it."""
         self.smtp.replies["RCPT bob@example.com"] = b"451 4.3.0 try later"
