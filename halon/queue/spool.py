@@ -163,8 +163,17 @@ def read_data(path, offset, length):
     return data
 
 
-def read(path):
-    """The L{SpoolMessage} in a committed file (message bytes not read). Raises L{SpoolError}."""
+# Message bytes up to this size are read with the envelope (the same
+# read), so a message a worker spooled is sent without opening its file again.
+KEEP = 256 * 1024
+
+
+def read(path, keep=KEEP):
+    """
+    The L{SpoolMessage} in a committed file, with its message bytes when
+    there are at most C{keep} of them.  Raises L{SpoolError}.
+    """
+    message = None
     try:
         with open(path, "rb") as f:
             head = f.read(HEADER_SIZE)
@@ -179,7 +188,11 @@ def read(path):
             if version != FORMAT_VERSION:
                 raise SpoolError("%s: format version %d is not supported" % (path, version))
             f.seek(header_size)
-            meta = f.read(env_len + rcpt_len)
+            if msg_len <= keep:
+                meta = f.read(env_len + rcpt_len + msg_len)
+                meta, message = meta[: env_len + rcpt_len], meta[env_len + rcpt_len :]
+            else:
+                meta = f.read(env_len + rcpt_len)
             size = os.fstat(f.fileno()).st_size
     except OSError as e:
         raise SpoolError("%s: %s" % (path, e.strerror))
@@ -206,6 +219,7 @@ def read(path):
         envelope["id"],
         envelope,
         recipients,
+        message=message,
         path=path,
         offset=header_size + env_len + rcpt_len,
         length=msg_len,
@@ -239,7 +253,8 @@ def load(path, on_error=None):
                 _unlink(full)
             elif name.endswith(SUFFIX):
                 try:
-                    yield read(full)
+                    # A whole spool's bytes would not fit in memory: only envelopes.
+                    yield read(full, 0)
                 except SpoolError as e:
                     _quarantine(full)
                     if on_error is not None:

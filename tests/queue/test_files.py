@@ -37,9 +37,13 @@ class RecentTests(unittest.TestCase):
         short is an error, not short data.
         """
         body = b"Subject: x\r\n\r\nbody\r\n"
-        path = write(os.path.join(tempdir(self), "m.hqf"),
+        folder = tempdir(self)
+        path = write(os.path.join(folder, "m0", "m.hqf"),
                      SpoolMessage("m", {"sender": "a@b"}, [{"index": 1, "recipient": "c@d"}], message=body).to_bytes())
-        spooled = spool.read(path)
+        self.assertEqual(spool.read(path).message, body)
+        spooled = spool.read(path, keep=len(body) - 1)
+        self.assertIsNone(spooled.message)
+        self.assertEqual([(m.uuid, m.message) for m in spool.load(folder)], [("m", None)])
         recent = Recent()
         at = Message("m", "a@b", 0, size=spooled.length, path=path, offset=spooled.offset)
         self.assertEqual(recent.data(at), body)
