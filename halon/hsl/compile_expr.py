@@ -157,7 +157,9 @@ class ExpressionCompiler:
                 self.declare(captures[name])
         self.temps += 1
         pyname = "fn%d" % self.temps
-        self.pending.append(self.function_def(pyname, node.params, node.body, node, "closure", captures=captures))
+        fn = self.function_def(pyname, node.params, node.body, node, "closure", captures=captures)
+        self.pending.append(fn)
+        self.pending.extend(self.comparator_twin(fn, node.params))
         return _name(pyname)
 
     def declare(self, pyname):

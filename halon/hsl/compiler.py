@@ -25,6 +25,7 @@ runtime can name file:line:column for any error from the traceback alone.
 """
 
 import ast as py
+import copy
 
 from halon.hsl import ast
 from halon.hsl._pyast import _assign, _call, _const, _name, _r, _store, _truthy
@@ -102,6 +103,33 @@ class _Hoisted(ast.NodeVisitor):
 
     def visit_FuncLit(self, node):
         pass
+
+
+class _ComparatorReturns(py.NodeTransformer):
+    """C{return x} -> C{return -1 if x else 1} in one function body (not in functions nested in it)."""
+
+    def __init__(self):
+        self.top = True
+
+    def visit_FunctionDef(self, node):
+        if not self.top:
+            return node
+        self.top = False
+        self.generic_visit(node)
+        return node
+
+    def visit_Lambda(self, node):
+        return node
+
+    def visit_ClassDef(self, node):
+        return node
+
+    def visit_Return(self, node):
+        if node.value is None:
+            node.value = _const(1)
+        else:
+            node.value = py.IfExp(test=node.value, body=_const(-1), orelse=_const(1))
+        return node
 
 
 class Compiler(AssignmentCompiler, ExpressionCompiler):
@@ -248,7 +276,9 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
                 raise self.error("class %s is already defined" % node.name, node)
             self.scope.classes[node.name] = self.scope_name("c", node.name)
         for node in hoisted.functions:
-            out.append(self.function_def(self.scope.functions[node.name][0], node.params, node.body, node))
+            fn = self.function_def(self.scope.functions[node.name][0], node.params, node.body, node)
+            out.append(fn)
+            out.extend(self.comparator_twin(fn, node.params))
         for node in hoisted.classes:
             out.extend(self.class_def(node))
         out.extend(self.block(statements))
@@ -294,6 +324,25 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             self.loops = outer_loops
         fn = py.FunctionDef(name=pyname, args=args, body=stmts, decorator_list=[], returns=None)
         return self.at(fn, node)
+
+    def comparator_twin(self, fn, params):
+        """
+        For a function of exactly two parameters, which array_sort() may be
+        given as its less-than callback: a copy whose returns give -1 (the
+        result is true) or 1, set as the function's C{hsl_cmp} attribute, so
+        functools.cmp_to_key can call it straight from C instead of through a
+        wrapper that asks the function (one Python call per comparison, not
+        two).  The copy runs the same body in the same scope.
+        """
+        if len(params) != 2 or any(p.default is not None or p.variadic for p in params):
+            return []
+        twin = _ComparatorReturns().visit(copy.deepcopy(fn))
+        twin.name = "cmp_" + fn.name
+        twin.body.append(py.Return(value=_const(1)))
+        attach = py.Assign(
+            targets=[py.Attribute(value=_name(fn.name), attr="hsl_cmp", ctx=py.Store())], value=_name(twin.name)
+        )
+        return [twin, self.at(attach, params[0])]
 
     def parameters(self, params, node):
         args = []

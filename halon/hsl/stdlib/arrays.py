@@ -9,7 +9,9 @@ integer keys of the result are renumbered 0, 1, ... in the new order while
 string keys stay as they were.
 """
 
+import functools
 import random as _random
+import types
 
 from halon.hsl.stdlib import core
 from halon.hsl.stdlib._check import MISSING, array, fail, function, keep, number, options
@@ -19,13 +21,18 @@ _RANDOM = _random.SystemRandom()
 
 
 def _from_items(items):
-    """An array holding C{items} (key, value) in order, values kept shared."""
-    result = HSLArray()
-    put = result.set
+    """An array holding C{items} (key, value; keys normalised) in order, values kept shared."""
+    d = {}
+    nxt = 0.0
     for k, v in items:
-        if type(v) is HSLArray:
+        if v.__class__ is HSLArray:
             v.shared = True
-        put(k, v)
+        if k.__class__ is float and k >= nxt:
+            nxt = k + 1.0
+        d[k] = v
+    result = HSLArray()
+    result._d = d
+    result._next = nxt
     return result
 
 
@@ -163,42 +170,31 @@ def array_reverse(array_):
     return _reindexed(items)
 
 
-class _LessThan:
-    """
-    Sort key whose < asks the script's less-than callback (Python's sort
-    only uses <).  The callback's HSL result is handed to the sort as it is:
-    Python's truth test of an HSL value is HSL's truthiness.
-    """
-
-    __slots__ = ("key", "value", "sort_by")
-
-    less = None
-
-    def __init__(self, key, value, sort_by):
-        self.key = key
-        self.value = value
-        self.sort_by = sort_by
-
-    def __lt__(self, other):
-        return self.less(self.sort_by, other.sort_by)
-
-
 @core.function()
 def array_sort(callback, array_, options_=None):
     """
     Sorted by a less-than callback, keys kept with their values; with
-    C{"keys" => true} the callback compares keys instead of values.
+    C{"keys" => true} the callback compares keys instead of values.  Python's
+    sort only asks "less than?": functools.cmp_to_key gets -1 for a true
+    (HSL truthiness is Python's truth test) and 1 otherwise, from the twin
+    the compiler gives a two-parameter script function (C{hsl_cmp}) when
+    there is one.
     """
     fn = function("array_sort", callback)
     items = array("array_sort", array_).items()
     by_keys = truthy(options("array_sort", options_, {"keys"}).get("keys", False))
-    wrapper = type("_Less", (_LessThan,), {"__slots__": (), "less": staticmethod(fn)})
+    compare = fn.__dict__.get("hsl_cmp") if type(fn) is types.FunctionType else None
+    if compare is None:
+
+        def compare(a, b):
+            return -1 if fn(a, b) else 1
+
+    key = functools.cmp_to_key(compare)
     if by_keys:
-        wrapped = [wrapper(k, v, k) for k, v in items]
+        ordered = sorted(items, key=lambda item: key(item[0]))
     else:
-        wrapped = [wrapper(k, v, v) for k, v in items]
-    wrapped.sort()
-    return _from_items([(w.key, w.value) for w in wrapped])
+        ordered = sorted(items, key=lambda item: key(item[1]))
+    return _from_items(ordered)
 
 
 @core.function()
