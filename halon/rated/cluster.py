@@ -18,7 +18,6 @@ clocks irrelevant.  The sequence number and a 64-packet window per sender
 drop replayed packets.
 """
 
-import hashlib
 import hmac
 import os
 import socket
@@ -148,7 +147,7 @@ class ClusterSync(DatagramProtocol):
     def _packet(self, kind, payload):
         self._seq += 1
         body = _HEADER.pack(VERSION, kind, self._node, self._seq) + payload
-        return hmac.new(self._key, body, hashlib.sha1).digest() + body
+        return hmac.digest(self._key, body, "sha1") + body
 
     def _pace(self):
         """Send queued packets no closer together than syncdelay."""
@@ -198,7 +197,7 @@ class ClusterSync(DatagramProtocol):
         if len(data) < _MAC_SIZE + _HEADER.size:
             return None, None, None
         mac, body = data[:_MAC_SIZE], data[_MAC_SIZE:]
-        if not hmac.compare_digest(mac, hmac.new(self._key, body, hashlib.sha1).digest()):
+        if not hmac.compare_digest(mac, hmac.digest(self._key, body, "sha1")):
             return None, None, None
         version, kind, node, seq = _HEADER.unpack_from(body)
         if version != VERSION or not self._fresh(node, seq):
