@@ -1,4 +1,7 @@
-"""The helper daemons' IPC framing: the server protocol fed by hand, and real sockets for sizes and time limits."""
+"""
+The helper daemons' IPC framing (the server protocol fed by hand, real
+sockets for sizes and time limits) and the payload of a rate() request.
+"""
 
 import os
 import socket
@@ -9,6 +12,7 @@ from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
 from halon.rated.ipc import MAX_FRAME, BlockingClient, FramedServerFactory, IPCError, RequestError, UnixSocketService
+from halon.rated.protocol import RATE, decode_rate
 from tests.rated.helpers import short_tempdir
 
 
@@ -116,3 +120,25 @@ class SocketTests(unittest.TestCase):
         self.pending[0].callback(b"late")
         result = yield threads.deferToThread(client.request, b"ping")
         self.assertEqual(result, b"ping")
+
+
+class RateRequestTests(unittest.TestCase):
+    """rated's reading of a rate() request payload."""
+
+    def test_roundTrip(self):
+        """What the client packs, rated reads back: namespace, entry, limit, interval and the sync flag."""
+        payload = RATE.pack(b"R", 0, 3.0, 60.0, 2, 5) + b"nsalice"
+        self.assertEqual(decode_rate(payload), (b"ns", b"alice", 3.0, 60.0, False))
+
+    def test_malformed(self):
+        """A short payload, another kind or lengths that do not add up are refused with the reason."""
+        good = RATE.pack(b"R", 1, 3.0, 60.0, 2, 5) + b"nsalice"
+        for payload, reason in [
+            (b"R", "not a rate request"),
+            (b"X" + good[1:], "not a rate request"),
+            (good + b"x", "bad length"),
+            (good[:-1], "bad length"),
+        ]:
+            with self.assertRaises(RequestError) as caught:
+                decode_rate(payload)
+            self.assertIn(reason, str(caught.exception))
