@@ -12,7 +12,6 @@ from twisted.trial import unittest
 from halon.rated.protocol import RateClient
 from tests.rated.helpers import short_tempdir, twistd, write_yaml
 
-KEY = "a3faf19660fea508afaab8648b4aa3b9f685acd0"
 
 
 def free_udp_port():
@@ -24,12 +23,15 @@ def free_udp_port():
 class TwistdTests(unittest.TestCase):
     def setUp(self):
         self.folder = short_tempdir(self)
+        # A key of its own: a port picked free may be taken by another run's
+        # node before ours binds it, and that node's packets must not count.
+        self.key = os.urandom(20).hex()
 
     def node(self, name, port, peer_port):
         sock = os.path.join(self.folder, name + ".sock")
         write_yaml(self.folder, name + "-app.yaml", {"peers": ["127.0.0.1:%d" % peer_port]})
         startup = {
-            "key": KEY,
+            "key": self.key,
             "syncdelay": 25,
             "listen": {"address": "127.0.0.1", "port": port},
             "environment": {"socket": {"path": sock}, "appconf": name + "-app.yaml"},
