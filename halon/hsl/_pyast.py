@@ -6,8 +6,13 @@ compiler reads as what it generates rather than as node plumbing.
 import ast as py
 
 
-def _name(id, ctx=None):
-    return py.Name(id=id, ctx=ctx or py.Load())
+# Contexts carry no state: one instance serves every name.
+_LOAD = py.Load()
+_STORE = py.Store()
+
+
+def _name(id, ctx=_LOAD):
+    return py.Name(id=id, ctx=ctx)
 
 
 def _const(value):
@@ -25,7 +30,7 @@ def _r(helper, *args):
 
 
 def _store(id):
-    return _name(id, py.Store())
+    return _name(id, _STORE)
 
 
 def _assign(id, value):

@@ -244,7 +244,7 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         )
         self.at(main, script)
         module = py.Module(body=[main], type_ignores=[])
-        _fill_positions(module)
+        reads = _fill_positions(module, {"g_" + name for name in self.variables})
         exports = {
             "functions": sorted(n for n, v in self.scope.functions.items()),
             "classes": sorted(self.scope.classes),
@@ -258,7 +258,7 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             self.used_builtins,
             self.used_hooks,
             exports,
-            _reads(module, self.variables),
+            reads,
         )
 
     def scope_body(self, statements, owner):
@@ -778,46 +778,65 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         return result
 
 
-def _fill_positions(tree):
+# Fields that never hold a node needing a position: names, flags, and the
+# contexts and operators (leaves without positions).
+_LEAF_FIELDS = frozenset(
+    ("ctx", "op", "ops", "id", "attr", "name", "names", "arg", "kind", "type_comment", "level", "module", "conversion", "is_async", "simple")
+)
+_SHAPES = {}
+
+
+def _shape(cls):
+    """Whether nodes of C{cls} carry a position, and the fields that may hold nodes."""
+    fields = () if cls is py.Constant else tuple(f for f in cls._fields if f not in _LEAF_FIELDS)
+    return "lineno" in cls._attributes, fields
+
+
+def _fill_positions(tree, names):
     """
     What C{ast.fix_missing_locations} does (a node without a position takes
     its parent's), without recursion and generators: a few times faster on
     the tens of thousands of nodes of a large script.
+
+    The same walk finds which predefined variables the code may read (a
+    frozenset of names without C{g_}; C{names} are their C{g_<name>}s):
+    every load of one (also by a function that declared it global, a
+    closure, or C{isset} and C{??}, which name it as a string); only plain
+    stores do not count.
     """
+    found = set()
     stack = [(tree, 1, 0)]
     pop, push = stack.pop, stack.append
+    ast_type, name_type, nonlocal_type, constant_type, load_type = py.AST, py.Name, py.Nonlocal, py.Constant, py.Load
+    shapes = _SHAPES
     while stack:
         node, line, col = pop()
-        if "lineno" in node._attributes:
+        cls = node.__class__
+        shape = shapes.get(cls)
+        if shape is None:
+            shape = shapes[cls] = _shape(cls)
+        positioned, fields = shape
+        if names:
+            if cls is name_type:
+                if node.id in names and node.ctx.__class__ is load_type:
+                    found.add(node.id)
+            elif cls is nonlocal_type:
+                found.update(n for n in node.names if n in names)
+            elif cls is constant_type and node.value.__class__ is str and node.value in names:
+                found.add(node.value)
+        if positioned:
             if getattr(node, "lineno", None) is None:
                 node.lineno = node.end_lineno = line
                 node.col_offset = col
                 node.end_col_offset = col + 1
             else:
                 line, col = node.lineno, node.col_offset
-        for field in node._fields:
+        for field in fields:
             value = getattr(node, field, None)
-            if isinstance(value, list):
+            if value.__class__ is list:
                 for item in value:
-                    if isinstance(item, py.AST):
+                    if isinstance(item, ast_type):
                         push((item, line, col))
-            elif isinstance(value, py.AST):
+            elif isinstance(value, ast_type):
                 push((value, line, col))
-
-
-def _reads(tree, variables):
-    """
-    The predefined variables the code may read: every load of C{g_<name>}
-    (also by a function that declared it global, a closure, or C{isset} and
-    C{??}, which name it as a string); only plain stores do not count.
-    """
-    names = {"g_" + name for name in variables}
-    found = set()
-    for node in py.walk(tree):
-        if isinstance(node, py.Name) and isinstance(node.ctx, py.Load) and node.id in names:
-            found.add(node.id)
-        elif isinstance(node, py.Nonlocal):
-            found.update(n for n in node.names if n in names)
-        elif isinstance(node, py.Constant) and isinstance(node.value, str) and node.value in names:
-            found.add(node.value)
     return frozenset(name[2:] for name in found)
