@@ -58,6 +58,33 @@ _INLINE = {
     "!=": (float, _compare(py.NotEq)),
 }
 
+def known_number(node, floats, recursive):
+    """Whether compiled expression C{node} surely gives a number, in a number path."""
+    cls = node.__class__
+    if cls is py.Constant:
+        return node.value.__class__ is float
+    if cls is py.Name:
+        return node.id in floats
+    if cls is py.BinOp:
+        return (
+            node.op.__class__ in (py.Add, py.Sub, py.Mult)
+            and known_number(node.left, floats, recursive)
+            and known_number(node.right, floats, recursive)
+        )
+    if cls is py.IfExp:
+        return known_number(node.body, floats, recursive) and known_number(node.orelse, floats, recursive)
+    if cls is py.Call and recursive is not None:
+        name, arity = recursive
+        return (
+            node.func.__class__ is py.Name
+            and node.func.id == name
+            and len(node.args) == arity
+            and not node.keywords
+            and all(known_number(a, floats, recursive) for a in node.args)
+        )
+    return False
+
+
 # Expressions whose value is fresh: storing it needs no copy-on-write mark.
 _FRESH = (
     ast.Number,
@@ -331,6 +358,8 @@ class ExpressionCompiler:
         for value in (left, right):
             if isinstance(value, py.Constant) and type(value.value) is kind:
                 operands.append(value)
+            elif kind is float and self.scope.floats and known_number(value, self.scope.floats, self.scope.recursive):
+                operands.append(value)
             elif isinstance(value, py.Name):
                 checks.append((None, value))
                 operands.append(value)
@@ -340,7 +369,7 @@ class ExpressionCompiler:
                 operands.append(_name(temp))
         helper.args = list(operands)
         if not checks:
-            return helper
+            return make(*operands)
         typed = [
             _class_of(value if temp is None else py.NamedExpr(target=_store(temp), value=value)) for temp, value in checks
         ]

@@ -28,9 +28,9 @@ import ast as py
 import copy
 
 from halon.hsl import ast
-from halon.hsl._pyast import _assign, _call, _const, _name, _r, _store, _truthy
+from halon.hsl._pyast import _assign, _call, _class_of, _const, _name, _r, _store, _truthy
 from halon.hsl.compile_assign import AssignmentCompiler
-from halon.hsl.compile_expr import ExpressionCompiler
+from halon.hsl.compile_expr import ExpressionCompiler, known_number
 from halon.hsl.errors import HSLSyntaxError, Position
 from halon.hsl.parser import parse
 
@@ -74,6 +74,11 @@ class _Scope:
         self.captures = dict(captures)
         self.this = this
         self.readonly = set()
+        # Parameters known to hold numbers (in a function's number path), and
+        # (name, arity) when a call of the function itself with numbers for
+        # all its parameters is supposed to give a number.
+        self.floats = frozenset()
+        self.recursive = None
 
     def var(self, name):
         if name in self.captures:
@@ -103,6 +108,53 @@ class _Hoisted(ast.NodeVisitor):
 
     def visit_FuncLit(self, node):
         pass
+
+
+# Functions this small (Python nodes in their compiled body) are compiled a
+# second time for number arguments: small functions called often, such as
+# recursive ones, spend much of their time on type tests.
+_FLOAT_PATH_MAX_NODES = 120
+
+
+def _float_candidates(scope, params, body):
+    """
+    The parameters of a small function that its body tests for being numbers
+    and never assigns; empty when the function is too large or defines
+    functions or classes (which a second copy of the body would define
+    twice).
+    """
+    names = {scope.var(p.name) for p in params if not p.variadic}
+    if not names:
+        return frozenset()
+    tested = set()
+    count = 0
+    for node in (n for statement in body for n in py.walk(statement)):
+        count += 1
+        if count > _FLOAT_PATH_MAX_NODES:
+            return frozenset()
+        cls = node.__class__
+        if cls is py.Name:
+            if node.ctx.__class__ is not py.Load:
+                names.discard(node.id)
+        elif cls is py.Compare:
+            last = node.comparators[-1]
+            if last.__class__ is py.Name and last.id == "float":
+                for operand in [node.left, *node.comparators[:-1]]:
+                    if operand.__class__ is py.Attribute and operand.value.__class__ is py.Name:
+                        tested.add(operand.value.id)
+        elif cls in (py.FunctionDef, py.Lambda, py.ClassDef, py.Nonlocal, py.Global):
+            return frozenset()
+    return frozenset(names & tested)
+
+
+def _returns_numbers(body, floats, recursive):
+    """Whether C{body} ends in a return and every return in it gives a number."""
+    if not body or body[-1].__class__ is not py.Return:
+        return False
+    for node in (n for statement in body for n in py.walk(statement)):
+        if node.__class__ is py.Return and (node.value is None or not known_number(node.value, floats, recursive)):
+            return False
+    return True
 
 
 class _ComparatorReturns(py.NodeTransformer):
@@ -316,7 +368,11 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             nonlocals = sorted(set(names) | set(scope.captures.values()))
             stmts = [py.Nonlocal(names=nonlocals)] if nonlocals else []
             stmts += init
-            stmts += self.scope_body(body, node)
+            generic = self.scope_body(body, node)
+            floats = _float_candidates(scope, params, generic) if kind in ("function", "closure") else ()
+            if floats:
+                stmts.append(self.float_path(floats, body, node, pyname, len(args.args)))
+            stmts += generic
             if not stmts:
                 stmts = [py.Pass()]
         finally:
@@ -324,6 +380,33 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             self.loops = outer_loops
         fn = py.FunctionDef(name=pyname, args=args, body=stmts, decorator_list=[], returns=None)
         return self.at(fn, node)
+
+    def float_path(self, floats, body, node, pyname, arity):
+        """
+        C{if} every parameter in C{floats} is a number: the body again,
+        compiled with those parameters known to be numbers, so arithmetic and
+        comparisons on them skip their type tests (L{_float_candidates} says
+        which functions get one).  First compiled supposing that the
+        function, called with numbers for all its parameters, returns a
+        number (so a recursive call's result needs no test either), which
+        holds when every return of that body gives a number; otherwise again
+        without.
+        """
+        fast = self.number_body(floats, body, node, (pyname, arity))
+        if not _returns_numbers(fast, floats, (pyname, arity)):
+            fast = self.number_body(floats, body, node, None)
+            fast.append(py.Return(value=_const(None)))
+        tests = [py.Compare(left=_class_of(_name(name)), ops=[py.Is()], comparators=[_name("float")]) for name in sorted(floats)]
+        test = tests[0] if len(tests) == 1 else py.BoolOp(op=py.And(), values=tests)
+        return self.at(py.If(test=test, body=fast, orelse=[]), node)
+
+    def number_body(self, floats, body, node, recursive):
+        scope = self.scope
+        scope.floats, scope.recursive = floats, recursive
+        try:
+            return self.scope_body(body, node)
+        finally:
+            scope.floats, scope.recursive = frozenset(), None
 
     def comparator_twin(self, fn, params):
         """
