@@ -69,6 +69,19 @@ PROGRAMS = [
     ("$f = length; echo $f([1, 2]);", [b"2"]),
     ('function length($x) { return "mine"; } echo length("abc"); echo builtin length("abc");', [b"mine", b"3"]),
     ("function counter() { $c = 0; return function () closure ($c) { $c += 1; return $c; }; } $f = counter(); $f(); echo $f();", [b"2"]),
+    # the compiler's fast paths give the same results as the general ones
+    ('function g($n) { echo "g$n"; } g(1); g("x");', [b"g1", b"gx"]),
+    ("function h($n) { if ($n > 1) return $n; } echo h(2); echo h(0); echo h(\"5\");", [b"2", b"none", b"5"]),
+    ("function k($n) { return $n < 1 ? [] : k($n - 1); } echo k(3);", [b"[]"]),
+    ('function s($a, $b) { return $a + $b; } echo s(1, 2); echo s("2", 3); echo s([1], [2]);', [b"3", b"5", b"[0=>1,1=>2]"]),
+    ("function fib($n) { return $n < 2 ? $n : fib($n - 1) + fib($n - 2); } echo fib(20); echo fib(\"10\");", [b"6765", b"55"]),
+    (
+        'function desc($a, $b) { return $a > $b; } echo array_sort(desc, [1, 3, 2]);'
+        ' echo array_sort(function ($x, $y) { if ($x == 2) return; return $x < $y ? "yes" : ""; }, [3, 2, 1]);'
+        ' echo array_sort(function ($x, $y) { return $x < $y; }, ["b" => 2, "a" => 1], ["keys" => true]);',
+        [b"[1=>3,2=>2,0=>1]", b"[2=>1,0=>3,1=>2]", b'["a"=>1,"b"=>2]'],
+    ),
+    ('$a = [1]; $b = $a; $b[] = 2; $c[] = 3; $a[] = 4; echo $a; echo $b; echo $c; echo 7 % 3; echo "7" % 3;', [b"[0=>1,1=>4]", b"[0=>1,1=>2]", b"[0=>3]", b"1", b"1"]),
     # classes
     (
         "class Foo { constructor($a) { $this->a = $a; } $b = 2; static $s = 5; private $p = 1;"
@@ -94,6 +107,8 @@ ERRORS = [
     ("$a = 1;\n$a();", "t.hsl:2:3: number is not a function"),
     ('echo match (9) { 1 => "one" };', "t.hsl:1:6: match: no arm matches 9"),
     ("break;", "t.hsl:1:1: break outside a loop or switch"),
+    ('$s = "x";\n$s[] = 1;', "t.hsl:2:6: cannot assign into string with []"),
+    ("function f($n) { return $n + 1 + $n(); }\necho f(1);", "t.hsl:1:36: number is not a function"),
     ("$connection = 1;", "t.hsl:1:1: $connection is read-only"),
 ]
 

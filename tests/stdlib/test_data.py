@@ -37,6 +37,22 @@ class JSONTests(unittest.TestCase):
         self.assertEqual(fn("json_decode")(b'"\\u00e5"'), b"\xc3\xa5")
         self.assertEqual(fn("json_decode")(b"12345678901234567890"), 12345678901234567890.0)
 
+    def test_decodeKeys(self):
+        """Integer keys become numbers (the next index follows them), others stay strings; a repeated key keeps its first place."""
+        value = fn("json_decode")(b'{"5":"a","-1":"b","01":"c","1.0":"d","":"e","x":1,"x":2}')
+        self.assertEqual(show(value), '[5=>"a",-1=>"b","01"=>"c","1.0"=>"d",""=>"e","x"=>2]')
+        self.assertEqual(value.next_index(), 6.0)
+        nested = fn("json_decode")(b'[[1,[2,{"k":[3]}]],{"a":{"b":[]}},"s",null]')
+        self.assertEqual(show(nested), '[0=>[0=>1,1=>[0=>2,1=>["k"=>[0=>3]]]],1=>["a"=>["b"=>[]]],2=>"s",3=>none]')
+        self.assertEqual(fn("json_encode")(nested), b'[[1,[2,{"k":[3]}]],{"a":{"b":[]}},"s",null]')
+
+    def test_encodeNumbers(self):
+        """Integral numbers print as integers, also as keys; arrays with gaps or out of order are objects."""
+        value = amap([(2, 1e20), (0, -0.0), (1, 0.5)])
+        self.assertEqual(fn("json_encode")(value), b'{"2":100000000000000000000,"0":0,"1":0.5}')
+        self.assertIsNone(fn("json_encode")(arr(float("inf"))))
+        self.assertEqual(fn("json_encode")(arr(*range(300))), json.dumps(list(range(300)), separators=(",", ":")).encode())
+
     def test_decodeErrors(self):
         """Malformed JSON, NaN and comments (unless allowed) give none."""
         for bad in [b"[1,]", b"NaN", b"{", b"", b"\xff", b"// c\n1"]:
