@@ -40,7 +40,7 @@ from twisted.logger import Logger
 from halon.logs import mail as mail_log
 from halon.queue import delivery_settings, dsn, spool, states
 from halon.queue.files import Recent, Unlinker
-from halon.queue.delivery import Deliverer, Outcome, Session, resolve_destination
+from halon.queue.delivery import Deliverer, Outcome, Session, fixed_destination, resolve_destination
 from halon.queue.grouping import Groupings
 from halon.queue.index import Message, QueueIndex, Recipient
 from halon.queue.journal import DONE, Journal
@@ -212,6 +212,7 @@ class Queue(service.Service):
         self._defer_call = None
         self._held = {}
         self._ready = deque()
+        self._resolved = {}
         self._epoch = 0
         self._running = 0
         self._stopping = False
@@ -629,7 +630,9 @@ class Queue(service.Service):
             self._park(job, suspend)
             return
         self._go_on(job)
-        decision = yield defer.maybeDeferred(self.hooks.predelivery, self._hook_info(job))
+        decision = self.hooks.predelivery(self._hook_info(job))
+        if isinstance(decision, defer.Deferred):
+            decision = yield decision
         self._apply_metadata(job, decision)
         if decision.action in ("queue", "bounce", "delete"):
             outcome = Outcome(None, {"temporary": decision.action == "queue", "message": decision.reason or "by pre-delivery",
@@ -638,22 +641,24 @@ class Queue(service.Service):
             return
         overrides = decision.options or {}
         server = overrides.get("server") or connection.get("server")
-        resolution = yield resolve_destination(
-            self.resolver, first.domain, server,
-            overrides.get("mx_include") or connection.get("mx_include") or (),
-            overrides.get("mx_exclude") or connection.get("mx_exclude") or (),
-        )
+        resolution = fixed_destination(server)
+        if resolution is None:
+            resolution = yield resolve_destination(
+                self.resolver, first.domain, server,
+                overrides.get("mx_include") or connection.get("mx_include") or (),
+                overrides.get("mx_exclude") or connection.get("mx_exclude") or (),
+            )
         if resolution.error is not None:
             message_text, kind = resolution.error
             error = {"temporary": not resolution.permanent, "message": message_text, "type": "dns", "dns": kind}
-            yield self._post(job, [Outcome(None, error)] * len(job.recipients), None)
+            yield from self._post(job, [Outcome(None, error)] * len(job.recipients), None)
             return
         sts = None
         if (session_conf.get("tls") or {}).get("mta_sts") and not server and self.mtasts is not None:
             sts, refused = yield self._mta_sts(first.domain, resolution)
             if refused is not None:
                 outcome = Outcome(None, {"temporary": True, "message": refused, "type": "tls"}, {"tls": {"mtasts": sts}})
-                yield self._post(job, [outcome] * len(job.recipients), None)
+                yield from self._post(job, [outcome] * len(job.recipients), None)
                 return
             if sts.get("mode") == "enforce":
                 overrides = dict(overrides, tls="require_verify")
@@ -667,11 +672,15 @@ class Queue(service.Service):
         job.context = self._context(job, remotemx, remoteip, localip)
         job.route = _Route(transport, group, connection, session_conf, overrides, resolution, sts, localip,
                            self._epoch, self.clock.seconds())
-        yield self._transmit(job)
+        yield from self._send(job)
 
-    @defer.inlineCallbacks
-    def _transmit(self, job):
-        """The SMTP attempt of a routed C{job}, unless a suspend or a policy's limit holds it back."""
+    def _send(self, job):
+        """
+        The SMTP attempt of a routed C{job}, unless a suspend or a policy's
+        limit holds it back.  A generator of Deferreds: L{_attempt} runs it
+        within its own (one Deferred per attempt, not one per step), and
+        L{_transmit} on its own for a job taken up again.
+        """
         context = job.context
         suspend = self.suspends.matching(context)
         grant = self.policies.acquire(context) if suspend is None else None
@@ -687,8 +696,7 @@ class Queue(service.Service):
         connection = route.connection
         session_conf = route.session
         try:
-            layer = delivery_settings.transport_layer(route.transport, route.group)
-            settings = delivery_settings.resolve(layer, self.delivery_file, context, _try_overrides(overrides))
+            settings = self._settings(route.transport, route.group, context, overrides)
             job.settings = settings
             session = Session(
                 overrides.get("helo") or session_conf.get("helo") or self.config.hostname,
@@ -699,7 +707,7 @@ class Queue(service.Service):
             )
             for rcpt in job.recipients:
                 self.index.set_state(rcpt, states.SENDING)
-            outcomes = yield self.deliverer.deliver(
+            outcomes = yield from self.deliverer.attempt(
                 route.resolution.hops, session, settings, message.sender,
                 [r.address for r in job.recipients], self.recent.data(message),
                 _mail_params(message), [_rcpt_params(r.params) for r in job.recipients],
@@ -713,7 +721,9 @@ class Queue(service.Service):
             for outcome in outcomes:
                 if outcome.connection is not None:
                     outcome.connection.setdefault("tls", {})["mtasts"] = route.sts
-        yield self._post(job, outcomes, settings)
+        yield from self._post(job, outcomes, settings)
+
+    _transmit = defer.inlineCallbacks(_send)
 
     @defer.inlineCallbacks
     def _mta_sts(self, domain, resolution):
@@ -736,6 +746,29 @@ class Queue(service.Service):
         resolution.hops = allowed
         return sts, None
 
+    def _settings(self, transport, group, context, overrides=None):
+        """
+        The delivery settings of an attempt.  Without Try() overrides they
+        depend only on the transport and on which condition of the delivery
+        file matches, so each such pair is resolved once, not per message.
+        """
+        delivery_file = self.delivery_file
+        layer = _try_overrides(overrides) if overrides else None
+        if layer:
+            return delivery_settings.resolve(delivery_settings.transport_layer(transport, group), delivery_file,
+                                             context, layer)
+        choice = delivery_file.choice(context) if delivery_file is not None else -1
+        key = (id(transport), id(group), id(delivery_file), choice)
+        cached = self._resolved.get(key)
+        # The objects are kept with their settings, so their ids are not reused meanwhile.
+        if cached is not None and cached[0] is transport and cached[1] is group and cached[2] is delivery_file:
+            return cached[3]
+        settings = delivery_settings.resolve(delivery_settings.transport_layer(transport, group), delivery_file, context)
+        if len(self._resolved) >= 1024:
+            self._resolved.clear()
+        self._resolved[key] = (transport, group, delivery_file, settings)
+        return settings
+
     def _hook_info(self, job, outcomes=None):
         """What the hooks get: the message, its recipients, their retry count, the attempt."""
         job.info.update(message=job.message, recipients=list(job.recipients), outcomes=outcomes,
@@ -747,9 +780,11 @@ class Queue(service.Service):
             for rcpt in job.recipients:
                 rcpt.metadata = dict(rcpt.metadata or {}, **decision.metadata)
 
-    @defer.inlineCallbacks
     def _post(self, job, outcomes, settings):
-        decision = yield defer.maybeDeferred(self.hooks.postdelivery, self._hook_info(job, outcomes))
+        """The post-delivery hook, then L{_after}; a generator run within the attempt's."""
+        decision = self.hooks.postdelivery(self._hook_info(job, outcomes))
+        if isinstance(decision, defer.Deferred):
+            decision = yield decision
         self._apply_metadata(job, decision)
         self._after(job, outcomes, decision, settings)
 
@@ -757,8 +792,7 @@ class Queue(service.Service):
         """Done, bounce or retry for each recipient of an attempt."""
         if settings is None:
             transport, group = self.config.transport(job.recipients[0].transportid)
-            layer = delivery_settings.transport_layer(transport, group)
-            settings = delivery_settings.resolve(layer, self.delivery_file, job.context or self._context(job))
+            settings = self._settings(transport, group, job.context or self._context(job))
         bounces = []
         delays = []
         gone = []

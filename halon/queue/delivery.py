@@ -61,12 +61,20 @@ def _wildcard_match(patterns, name):
     return any(fnmatch.fnmatchcase(name, p.lower().rstrip(".")) for p in patterns)
 
 
+def fixed_destination(server):
+    """The L{Resolution} of a transport's server when it is an IP address (no lookup to wait for), else None."""
+    if server and _is_ip(server):
+        ip = server.strip("[]")
+        return Resolution([(ip, ip)])
+    return None
+
+
 @defer.inlineCallbacks
 def resolve_destination(resolver, domain, server=None, mx_include=(), mx_exclude=(), ipv6=True):
     """A Deferred L{Resolution} for delivering to C{domain} (or to C{server})."""
     if server and server != "lookup-mx":
         if _is_ip(server):
-            return Resolution([(server.strip("[]"), server.strip("[]"))])
+            return fixed_destination(server)
         addresses = yield _addresses(resolver, server, ipv6)
         if isinstance(addresses, tuple):
             return Resolution(error=addresses)
@@ -217,12 +225,13 @@ class Deliverer:
             self._plain_tls[minimum] = ssl.CertificateOptions(verify=False, raiseMinimumTo=minimum)
         return self._plain_tls[minimum]
 
-    @defer.inlineCallbacks
-    def deliver(self, hops, session, settings, sender, recipients, data, mail_params=b"", rcpt_params=()):
+    def attempt(self, hops, session, settings, sender, recipients, data, mail_params=b"", rcpt_params=()):
         """
         Deliver C{data} from C{sender} to C{recipients} through the first
         hop that takes it.  Never fails: returns [L{Outcome}] per recipient,
         or None when no connection could be opened within the global limit.
+        A generator of Deferreds, for the queue to run within its attempt's
+        own; L{deliver} runs it on its own.
         """
         started = self._reactor.seconds()
         errors = []
@@ -281,6 +290,8 @@ class Deliverer:
         error = {"temporary": True, "message": message, "type": kind}
         duration = self._reactor.seconds() - started
         return [Outcome(None, error, connection, duration) for _ in recipients]
+
+    deliver = defer.inlineCallbacks(attempt)
 
     def _failed(self, recipients, e, connection, started):
         error = {"temporary": e.temporary, "message": str(e), "type": e.kind}

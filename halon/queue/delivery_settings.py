@@ -113,12 +113,17 @@ class DeliveryFile:
                 raise ValueError("%s: expected if/then" % (where,))
             self.conditions.append((Condition(item.get("if") or {}, lists, where + ".if"), _check(item["then"], where + ".then")))
 
+    def choice(self, context):
+        """The index of the first condition matching C{context}, or -1: what L{layer} depends on."""
+        for i, (condition, _) in enumerate(self.conditions):
+            if condition.matches(context):
+                return i
+        return -1
+
     def layer(self, context):
         """The file's settings for C{context}: the default with the first matching condition over it."""
-        for condition, then in self.conditions:
-            if condition.matches(context):
-                return merge(self.default, then)
-        return self.default
+        choice = self.choice(context)
+        return self.default if choice < 0 else merge(self.default, self.conditions[choice][1])
 
 
 def _check(then, where):

@@ -118,6 +118,21 @@ class DeliveryTests(QueueTestCase):
                                  b"RCPT TO:<c@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@example.com"])
         self.assertEqual((len(self.smtp.messages), len(self.queue.index)), (2, 0))
 
+    async def test_deliverySettingsFollowTheFile(self):
+        """Settings resolved once per transport and delivery condition follow each reload of the delivery file."""
+        await self.queue_message(["a@example.com"])
+        await self.settle()
+        self.assertEqual(len(self.queue.pool), 0)
+        self.queue.load_delivery({"delivery": {"default": {"pooling": {"enabled": True, "timeout": 30}}}})
+        await self.queue_message(["b@example.com"])
+        await self.settle()
+        self.assertEqual(len(self.queue.pool), 1)
+        self.queue.load_delivery({"delivery": {"default": {"pooling": {"enabled": True, "timeout": 30}}, "conditions": [
+            {"if": {"recipientdomain": "example.com"}, "then": {"pooling": {"enabled": False}}}]}})
+        await self.queue_message(["c@example.com"])
+        await self.settle()
+        self.assertEqual((len(self.queue.pool), len(self.smtp.messages)), (0, 3))
+
     async def test_retrySchedule(self):
         """A 4xx defers at the transport group's intervals; the retry delivers once the server takes it."""
         self.smtp.replies["RCPT bob@example.com"] = b"451 4.3.0 try later"
