@@ -36,6 +36,8 @@ class ConnectionPool:
         self.open = 0
         self._idle = OrderedDict()
         self._by_key = {}
+        # Every connection ever pooled and not closed yet -> its latest idle record.
+        self._by_protocol = {}
         self._waiters = []
         if stats is not None:
             stats.gauge("queue.connections.concurrent", lambda: self.open)
@@ -108,7 +110,11 @@ class ConnectionPool:
         idle.call = self._clock.callLater(timeout, self._expire, idle)
         self._idle[idle] = None
         self._by_key.setdefault(key, []).append(idle)
-        protocol.closed.addCallback(lambda _: self._lost(idle))
+        if protocol not in self._by_protocol:
+            # Once per connection, not per put: a connection that carries
+            # thousands of messages would otherwise gather a callback for each.
+            protocol.closed.addCallback(lambda _: self._lost(protocol))
+        self._by_protocol[protocol] = idle
         return True
 
     def _expire(self, idle):
@@ -118,8 +124,9 @@ class ConnectionPool:
             self._expires.increment()
             idle.protocol.quit()
 
-    def _lost(self, idle):
-        if idle in self._idle:
+    def _lost(self, protocol):
+        idle = self._by_protocol.pop(protocol, None)
+        if idle is not None and idle in self._idle:
             self._forget(idle)
 
     def _evict_one(self):

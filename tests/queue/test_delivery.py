@@ -220,6 +220,19 @@ class DeliveryTests(unittest.TestCase):
         self.assertEqual((self.stats.value("queue.connections.pooling.expires"),
                           self.stats.value("queue.connections.pooling.size")), (1, 0))
 
+    async def test_pooledConnectionWatchedOnce(self):
+        """A connection pooled after each of many messages is watched for its close once, not once per message."""
+        server, session = self.server()
+        pooled = settings(pooling={"enabled": True, "timeout": 30})
+        for _ in range(5):
+            await self.deliverer.deliver([("mx1", "127.0.0.1")], session, pooled, "a@x.org", ["b@example.com"], DATA)
+        (protocol,) = [idle.protocol for idle in self.pool._idle]
+        # The connection limit's watch and the pool's.
+        self.assertEqual((server.connections, len(protocol.closed.callbacks)), (1, 2))
+        self.pool.close_all()
+        await protocol.closed
+        self.assertEqual((len(self.pool), self.pool.open, self.pool._by_protocol), (0, 0, {}))
+
     async def test_poolTransactionsLimit(self):
         """A connection that reached pooling.transactions is closed instead of pooled."""
         server, session = self.server()
