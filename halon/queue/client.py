@@ -26,6 +26,9 @@ from twisted.protocols.basic import LineReceiver
 
 _ENHANCED = re.compile(rb"^([245])\.(\d{1,3})\.(\d{1,3})(?:\s+|$)")
 
+# A deadline this close counts as reached (a timer may fire a hair early).
+_SLACK = 0.001
+
 
 class Reply:
     """An SMTP reply: code, enhanced status (or None), text lines, and the state it answered."""
@@ -134,6 +137,9 @@ class SMTPClientProtocol(LineReceiver):
         self._lines = []
         self._expect = []
         self._timer = None
+        self._deadline = None
+        self._deadline_state = None
+        self._tick = max(1.0, min([300.0] + list(self.timeouts.values())))
         self._busy = False
         self._handshaking = False
 
@@ -167,7 +173,10 @@ class SMTPClientProtocol(LineReceiver):
         self._fail(SessionError("reply line too long", "protocol"))
 
     def connectionLost(self, reason):
-        self._cancel_timer()
+        self._deadline = None
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
         if self.broken is None:
             if reason.check(net_error.ConnectionDone) and not self._expect:
                 self.broken = SessionError("connection closed", "network")
@@ -193,17 +202,37 @@ class SMTPClientProtocol(LineReceiver):
         self._await(state, handler)
 
     def _start_timer(self, state):
+        """
+        The reply to C{state} is due within its timeout: a deadline, which
+        one timer per connection looks at, waking at least every C{_tick}
+        seconds (the shortest timeout, or 1 s), so that it is rarely due
+        after a new deadline.  A new timer and a cancellation per command
+        (four per message) would cost more than the wake-ups of a long wait.
+        """
         seconds = self.timeouts.get(state, 300.0)
-        self._timer = self._reactor.callLater(seconds, self._timed_out, state)
+        deadline = self._deadline = self._reactor.seconds() + seconds
+        self._deadline_state = state
+        timer = self._timer
+        if timer is not None:
+            if timer.getTime() <= deadline:
+                return
+            timer.cancel()
+        self._timer = self._reactor.callLater(min(self._tick, seconds), self._check_deadline)
 
     def _cancel_timer(self):
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._deadline = None
 
-    def _timed_out(self, state):
+    def _check_deadline(self):
         self._timer = None
-        self._fail(SessionError("timeout waiting for the reply to %s" % (state,), "network"))
+        if self._deadline is None:
+            # Nothing awaited (an idle pooled connection): the timer stops.
+            return
+        left = self._deadline - self._reactor.seconds()
+        if left > _SLACK:
+            self._timer = self._reactor.callLater(min(self._tick, left), self._check_deadline)
+            return
+        self._deadline = None
+        self._fail(SessionError("timeout waiting for the reply to %s" % (self._deadline_state,), "network"))
 
     def _fail(self, error):
         if self.broken is None:
