@@ -110,10 +110,11 @@ class _Hoisted(ast.NodeVisitor):
         pass
 
 
-# Functions this small (Python nodes in their compiled body) are compiled a
-# second time for number arguments: small functions called often, such as
-# recursive ones, spend much of their time on type tests.
-_FLOAT_PATH_MAX_NODES = 120
+# Functions this small (Python nodes in their compiled body, not counting
+# contexts and operators) are compiled a second time for number arguments:
+# small functions called often, such as recursive ones, spend much of their
+# time on type tests.
+_FLOAT_PATH_MAX_NODES = 80
 
 
 def _float_candidates(scope, params, body):
@@ -128,11 +129,22 @@ def _float_candidates(scope, params, body):
         return frozenset()
     tested = set()
     count = 0
-    for node in (n for statement in body for n in py.walk(statement)):
+    stack = list(body)
+    while stack:
+        node = stack.pop()
         count += 1
         if count > _FLOAT_PATH_MAX_NODES:
             return frozenset()
         cls = node.__class__
+        shape = _SHAPES.get(cls)
+        if shape is None:
+            shape = _SHAPES[cls] = _shape(cls)
+        for field in shape[1]:
+            value = getattr(node, field, None)
+            if value.__class__ is list:
+                stack.extend(item for item in value if isinstance(item, py.AST))
+            elif isinstance(value, py.AST):
+                stack.append(value)
         if cls is py.Name:
             if node.ctx.__class__ is not py.Load:
                 names.discard(node.id)
