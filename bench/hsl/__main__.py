@@ -2,17 +2,21 @@
 The same programs in HSL (compiled by halon.hsl) and in CPython, timed on
 this machine and printed side by side; the target is HSL within 2x of
 CPython for each.  Also: compiling a 2,000-line script, first and cached.
+
+The two sides of a program run in turn, ROUNDS times, and the medians are
+compared, so that load from other processes falls on both alike.
 """
 
 import functools
 import io
 import json
+import statistics
 import time
 
 from halon.hsl import compile_program
 from halon.hsl.host import Host
 
-ROUNDS = 3
+ROUNDS = 7
 
 PROGRAMS = [
     (
@@ -78,13 +82,16 @@ def _json(n):
     return len(j)
 
 
-def best(fn):
-    times = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def _seconds(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def medians(first, second):
+    """The median times of C{first} and C{second}, run in turn ROUNDS times."""
+    times = [(_seconds(first), _seconds(second)) for _ in range(ROUNDS)]
+    return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
 
 
 def big_script(lines=2000):
@@ -100,19 +107,17 @@ def big_script(lines=2000):
 
 def main():
     host = Host(stdout=io.BytesIO())
-    print("%-30s %10s %10s %8s" % ("program", "HSL s", "CPython s", "ratio"))
+    print("%-30s %10s %10s %8s   (medians of %d runs)" % ("program", "HSL s", "CPython s", "ratio", ROUNDS))
     for name, source, python in PROGRAMS:
         program = compile_program(source, "bench.hsl")
-        hsl = best(lambda: program.run(host))
-        py = best(python)
+        hsl, py = medians(lambda: program.run(host), python)
         print("%-30s %10.3f %10.3f %7.2fx" % (name, hsl, py, hsl / py), flush=True)
     source = big_script()
-    start = time.perf_counter()
-    compile_program(source, "big.hsl")
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    compile_program(source, "big.hsl")
-    cached = time.perf_counter() - start
+    # A comment that differs each round keeps every first compile uncached.
+    first = statistics.median(
+        _seconds(lambda: compile_program(source + "// %d\n" % i, "big.hsl")) for i in range(ROUNDS)
+    )
+    cached = statistics.median(_seconds(lambda: compile_program(source, "big.hsl")) for _ in range(ROUNDS))
     print("compile %d lines: %.3f s first, %.6f s cached" % (source.count("\n"), first, cached))
 
 

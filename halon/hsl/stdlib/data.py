@@ -10,8 +10,10 @@ are not UTF-8) makes json_encode() return none, as does malformed input to
 the decoders.
 """
 
+import contextlib
 import csv
 import datetime
+import gc
 import io
 import json
 import re
@@ -133,7 +135,8 @@ def json_encode(value, options_=None):
     ensure_ascii = truthy(opts.get("ensure_ascii", True))
     pretty = truthy(opts.get("pretty_print", False))
     try:
-        data = to_python(value)
+        with _no_cyclic_gc():
+            data = to_python(value)
         text = json.dumps(
             data,
             ensure_ascii=ensure_ascii,
@@ -144,6 +147,22 @@ def json_encode(value, options_=None):
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return text.encode("utf-8", "surrogatepass")
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc():
+    """
+    The conversions make one container per array, and trees have no cycles:
+    the cyclic collector, woken by the count of new containers, would walk
+    every live object again and again for nothing.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def strip_comments(text):
@@ -164,7 +183,8 @@ def json_decode(string_, options_=None):
         text = data.decode("utf-8")
         if truthy(opts.get("allow_comments", False)):
             text = strip_comments(text)
-        return _from_json(_DECODER.decode(text))
+        with _no_cyclic_gc():
+            return _from_json(_DECODER.decode(text))
     except (ValueError, RecursionError):
         return None
 
