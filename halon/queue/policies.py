@@ -291,8 +291,13 @@ class PolicyEngine:
                 self._lift(counter)
 
     def _suspend(self, policy, counter, kind, ttl):
-        if counter in self._suspended:
-            return
+        suspended = self._suspended.get(counter)
+        if suspended is not None:
+            if suspended.id in self._suspends.entries:
+                return
+            # An operator deleted it (halonctl queue suspend delete), but the
+            # key is still over its limit: suspended again, with a new entry.
+            self._lift(counter)
         fields, key = counter
         condition = _KeyCondition(policy, key)
         suspend = self._suspends.add({}, None, source=POLICY, update=False, kind=kind)

@@ -125,6 +125,18 @@ class PolicyTests(unittest.TestCase):
         self.assertIsNone(table.matching(CTX))
         self.assertIsNotNone(engine_.acquire(CTX))
 
+    def test_deletedSuspendComesBack(self):
+        """A policy's suspend an operator deleted is made again while the key is still over its limit."""
+        clock, stats, table, engine_ = engine({"policies": [{"fields": ["remotemx"], "default": {"concurrency": 1}}]})
+        grant = engine_.acquire(CTX)
+        self.assertIsNone(engine_.acquire(CTX))
+        table.delete(table.matching(CTX).id)
+        self.assertIsNone(table.matching(CTX))
+        self.assertIsNone(engine_.acquire(CTX))
+        self.assertEqual(table.matching(CTX).source, "policy")
+        engine_.release(grant)
+        self.assertEqual((table.matching(CTX), table.entries), (None, {}))
+
     def test_rate(self):
         """A rate of 2/10 lets two through, suspends for the refill time, then one more."""
         clock, stats, table, engine_ = engine({"policies": [{"fields": ["remotemx"], "default": {"rate": "2/10"}}]})
