@@ -145,7 +145,13 @@ def concat(a, b):
 
 
 def text(value):
-    return value if type(value) is bytes else to_bytes(value)
+    """A value as interpolation and C{.} show it; integers, the common number, without further calls."""
+    t = value.__class__
+    if t is bytes:
+        return value
+    if t is float and value.is_integer() and -1e21 < value < 1e21:
+        return b"%d" % value
+    return to_bytes(value)
 
 
 def _int32(value):
