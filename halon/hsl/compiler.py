@@ -235,6 +235,8 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         self.arity = {}
         self.scope = None
         self.global_names = set()
+        # id(statement list) -> (the list, its _Hoisted).
+        self.hoisted_by_body = {}
 
     # -- positions ----------------------------------------------------------
 
@@ -325,11 +327,19 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             reads,
         )
 
+    def hoisted(self, statements):
+        """The L{_Hoisted} of a scope's statements, found once however often they are compiled."""
+        entry = self.hoisted_by_body.get(id(statements))
+        if entry is None:
+            # The list is kept with its result so that its id stays its own.
+            entry = self.hoisted_by_body[id(statements)] = (statements, _Hoisted())
+            for statement in statements:
+                entry[1].visit(statement)
+        return entry[1]
+
     def scope_body(self, statements, owner):
         """A scope's statements with its functions and classes defined first."""
-        hoisted = _Hoisted()
-        for statement in statements:
-            hoisted.visit(statement)
+        hoisted = self.hoisted(statements)
         out = []
         for node in hoisted.functions:
             if node.name in self.scope.functions and self.scope.functions[node.name][1] is not None:
@@ -365,9 +375,7 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             args, init = self.parameters(params, node)
             if this:
                 args.args.insert(0, py.arg(arg=scope.var("this")))
-            hoisted = _Hoisted()
-            for statement in body:
-                hoisted.visit(statement)
+            hoisted = self.hoisted(body)
             names = []
             for name, pos in hoisted.globals:
                 if any(p.name == name for p in params):
