@@ -227,6 +227,9 @@ class Queue(service.Service):
     def _register(self, stats):
         counts = self.index.counts
         stats.gauge("queue.loader.count", lambda: len(self.index))
+        # The spool is loaded whole before the first connection is served: nothing waits to be loaded.
+        stats.gauge("queue.loader.pending", lambda: 0)
+        stats.gauge("queue.quota.size", lambda: len(self.index.quotas))
         stats.gauge("queue.queue.defer.size", lambda: counts[states.DEFER])
         stats.gauge("queue.queue.active.size", lambda: counts[states.ACTIVE])
         stats.gauge("queue.freeze.hold.size", lambda: counts[states.HOLD])

@@ -196,6 +196,9 @@ class GroupingAndQuotaTests(unittest.TestCase):
         (message,) = self.queue.index.messages.values()
         size = message.size
         self.assertEqual(await self.quota(), {"count": 2, "bytes": 2 * size})
+        stats = await self.halonctl("process-stats")
+        self.assertIn("queue.quota.size: 1\n", stats)
+        self.assertIn("queue.loader.pending: 0\n", stats)
 
         await self.stop()
         self.start()
@@ -220,6 +223,7 @@ class GroupingAndQuotaTests(unittest.TestCase):
         out = await self.halonctl("queue", "update", "--delete", "--state", "DEFER", "--recipient", "held@alpha.test")
         self.assertIn("1 messages affected", out)
         self.assertEqual(await self.quota(), {"count": 0, "bytes": 0})
+        self.assertIn("queue.quota.size: 0\n", await self.halonctl("process-stats"))
 
 
 def _rows(table):
