@@ -7,7 +7,9 @@ an archive) when every condition it has matches, and a list condition
 matches when any of its entries does:
 
 - C{regex}: patterns searched in the content, case-insensitive unless
-  written C{/pattern/flags}; C{(?# comment)} is allowed.
+  written C{/pattern/flags}; C{(?# comment)} is allowed.  As in PCRE
+  without UCP, C{\d}, C{\w}, C{\b} and case folding are ASCII's (which
+  also halves the time a search over a large text takes).
 - C{keywords}: words or phrases searched case-insensitively, whole words only.
 - C{cards}: payment card numbers that pass the Luhn check.
 - C{iban}: IBANs that pass their country length and mod-97 check.
@@ -46,7 +48,7 @@ def compile_pattern(text, where, default_flags=re.IGNORECASE):
             for ch in letters:
                 flags |= _FLAGS[ch]
     try:
-        return re.compile(text, flags)
+        return re.compile(text, flags | re.ASCII)
     except re.error as e:
         raise RuleError("%s: bad regular expression %r: %s" % (where, text, e))
 

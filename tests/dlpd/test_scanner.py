@@ -147,6 +147,13 @@ class ScannerTests(unittest.TestCase):
         text = "%s %s %s" % (samples.VISA, samples.MASTERCARD, samples.AMEX)
         self.assertEqual(self.names(self.scan(samples.message(text), rules=rules)), ["MANY_CARDS"])
 
+    def test_regexClassesAreAsciiAsInPcre(self):
+        """\\d matches ASCII digits only, as PCRE's does without UCP: Arabic-Indic digits are not a match."""
+        rules = compile_rules([{"id": "SSN", "regex": [r"\b\d{3}-\d{2}-\d{4}\b"]}])
+        self.assertEqual(self.names(self.scan(samples.message("ssn 123-45-6789"), rules=rules)), ["SSN"])
+        arabic = "\u0661\u0662\u0663-\u0664\u0665-\u0666\u0667\u0668\u0669"
+        self.assertEqual(self.scan(samples.message("ssn " + arabic), rules=rules).matches, [])
+
     def test_badRules(self):
         """A rule with a bad pattern, no condition, no id or a duplicate id is refused with its place."""
         cases = [
