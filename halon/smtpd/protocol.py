@@ -23,7 +23,7 @@ import base64
 import errno
 import time
 
-from twisted.internet import defer
+from twisted.internet import defer, tcp
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IHandshakeListener
 from twisted.logger import Logger
@@ -271,7 +271,7 @@ class SMTPServerProtocol(smtp.ESMTP):
         if self._gone or self._closing:
             return
         self._last_reply = reply
-        self.transport.write(reply.to_bytes())
+        send_now(self.transport, reply.to_bytes())
         if close:
             self._closing = True
             self._mode = CLOSED
@@ -773,3 +773,35 @@ _MAIL_PARAMS = {
     b"ENVID": b"DSN",
     b"AUTH": b"AUTH",
 }
+
+
+def send_now(transport, data):
+    """
+    Write a reply to a plain TCP connection at once when nothing is queued
+    before it, instead of through the reactor's next turn: Twisted's
+    C{write} registers for writability and sends later, two epoll changes
+    and a reactor pass for every reply of a dialogue whose replies are
+    small and whose socket buffer is empty.  TLS, a queued buffer or a
+    short send fall back to C{transport.write}, which keeps the order; so
+    does any transport that is not Twisted's own TCP connection (a TLS
+    wrapper passes attribute reads through to the socket beneath it), and
+    a Twisted whose write buffer is not where this one keeps it.
+    """
+    if (
+        not isinstance(transport, tcp.Connection)
+        or transport.TLS
+        or transport.dataBuffer
+        or getattr(transport, "_tempDataBuffer", True)
+        or transport.disconnecting
+    ):
+        transport.write(data)
+        return
+    try:
+        sent = transport.socket.send(data)
+    except BlockingIOError:
+        sent = 0
+    except OSError:
+        transport.write(data)
+        return
+    if sent < len(data):
+        transport.write(data[sent:])
