@@ -45,6 +45,7 @@ __all__ = [
     "SpoolMessage",
     "SpoolError",
     "load",
+    "entries",
     "read",
     "FORMAT_VERSION",
     "encode_text",
@@ -241,6 +242,21 @@ def load(path, on_error=None):
     renamed to C{.hqf.corrupt}, reported to C{on_error(path, reason)} and
     skipped.
     """
+    for name, full in entries(path):
+        if name.endswith(TEMP_SUFFIX):
+            _unlink(full)
+        elif name.endswith(SUFFIX):
+            try:
+                # A whole spool's bytes would not fit in memory: only envelopes.
+                yield read(full, 0)
+            except SpoolError as e:
+                _quarantine(full)
+                if on_error is not None:
+                    on_error(full, str(e))
+
+
+def entries(path):
+    """(name, path) of every file in the spool folder C{path}'s two-digit folders."""
     if not os.path.isdir(path):
         return
     for sub in sorted(os.listdir(path)):
@@ -248,17 +264,7 @@ def load(path, on_error=None):
         if len(sub) != 2 or not os.path.isdir(folder):
             continue
         for name in os.listdir(folder):
-            full = os.path.join(folder, name)
-            if name.endswith(TEMP_SUFFIX):
-                _unlink(full)
-            elif name.endswith(SUFFIX):
-                try:
-                    # A whole spool's bytes would not fit in memory: only envelopes.
-                    yield read(full, 0)
-                except SpoolError as e:
-                    _quarantine(full)
-                    if on_error is not None:
-                        on_error(full, str(e))
+            yield name, os.path.join(folder, name)
 
 
 def _unlink(path):

@@ -56,20 +56,9 @@ def build(reactor, startup, load_app, stats, sink=None, config_path=None):
     `twistd halon`); with C{config_path} (smtpd.yaml), also the worker
     processes of C{environment.workers}.
     """
-    from halon.config import ConfigError
-    from halon.smtpd.service import SMTPDService
-
     from halon.smtpd.control import control_service
 
-    hooks = hooks_factory(reactor)
-    if hooks is not None:
-        hooks.startup_scripting = startup.get("scripting", {})
-    try:
-        smtpd = SMTPDService(reactor, startup, load_app, stats, hooks_factory=hooks, sink=sink)
-    except ConfigError as e:
-        fail(e)
-    if hooks is not None:
-        _install_services(reactor, hooks, smtpd, startup, stats)
+    smtpd, hooks = _service(reactor, startup, load_app, stats, sink=sink)
     control = control_service(reactor, startup, smtpd, stats)
     if control is not None:
         control.setServiceParent(smtpd)
@@ -93,7 +82,7 @@ def build(reactor, startup, load_app, stats, sink=None, config_path=None):
                 return uuid in queue.index.messages
 
             services = hooks.services if hooks is not None else None
-            workers = Workers(reactor, smtpd, config_path, count, queue, known, stats, services)
+            workers = Workers(reactor, smtpd, config_path, count, known, stats, services)
             smtpd.reload_listeners.append(workers.reload)
             workers.setServiceParent(smtpd)
     if hooks is not None and control is not None:
@@ -107,33 +96,39 @@ def build_worker(reactor, startup, load_app, stats, link, fds, queue_service):
     inherited sockets, spooling to C{link}; scripts reach the main
     process's queue through C{queue_service}.
     """
-    from halon.config import ConfigError
     from halon.queue.daemon import resolver_of
-    from halon.smtpd.service import SMTPDService
 
-    hooks = hooks_factory(reactor)
+    smtpd, hooks = _service(reactor, startup, load_app, stats, sink=link, inherited=fds)
     if hooks is not None:
-        hooks.startup_scripting = startup.get("scripting", {})
-    try:
-        smtpd = SMTPDService(reactor, startup, load_app, stats, hooks_factory=hooks, sink=link, inherited=fds)
-    except ConfigError as e:
-        fail(e)
-    if hooks is not None:
-        _install_services(reactor, hooks, smtpd, startup, stats)
         hooks.services["queue"] = queue_service
         resolver = resolver_of(reactor, smtpd.app.prepared.app, stats)
         hooks.services.update(_mailauth_services(reactor, resolver, smtpd))
     return smtpd
 
 
-def _install_services(reactor, hooks, smtpd, startup, stats):
-    """What smtpd's hook scripts reach besides the language: the server, metrics, rated, httprd and dlpd."""
+def _service(reactor, startup, load_app, stats, **options):
+    """
+    (smtpd service, its HSL hooks or None), the hooks reaching the server,
+    metrics, rated, httprd and dlpd; a configuration with problems is
+    L{fail}ed.
+    """
     from halon.clients import script_services
+    from halon.config import ConfigError
     from halon.metrics import script_metrics
+    from halon.smtpd.service import SMTPDService
 
-    hooks.services["smtpd"] = smtpd
-    hooks.services["metrics"] = script_metrics(stats)
-    hooks.services.update(script_services(reactor, startup))
+    hooks = hooks_factory(reactor)
+    if hooks is not None:
+        hooks.startup_scripting = startup.get("scripting", {})
+    try:
+        smtpd = SMTPDService(reactor, startup, load_app, stats, hooks_factory=hooks, **options)
+    except ConfigError as e:
+        fail(e)
+    if hooks is not None:
+        hooks.services["smtpd"] = smtpd
+        hooks.services["metrics"] = script_metrics(stats)
+        hooks.services.update(script_services(reactor, startup))
+    return smtpd, hooks
 
 
 def _mailauth_services(reactor, resolver, smtpd):

@@ -27,7 +27,6 @@ flushed.
 """
 
 import argparse
-import json
 import os
 import signal
 import socket
@@ -35,11 +34,10 @@ import sys
 
 from twisted.internet import defer, protocol, task, threads
 from twisted.logger import Logger, globalLogBeginner, jsonFileLogObserver
-from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python import threadable
 
 from halon.hsl.errors import HSLRuntimeError
-from halon.smtpd.workers import decode, encode
+from halon.smtpd.workers import JSONLines, decode, encode
 
 __all__ = ["Link", "RemoteQueue", "main"]
 
@@ -48,23 +46,17 @@ log = Logger()
 LINK_FD = 3
 
 
-class Link(LineOnlyReceiver):
+class Link(JSONLines):
     """
     The worker's end of the link; also the queue sink of its SMTP servers,
     which hand it every message they spooled (L{submit}).
     """
-
-    delimiter = b"\n"
-    MAX_LENGTH = 16 * 1024 * 1024
 
     def __init__(self, on_reload, on_lost):
         self._on_reload = on_reload
         self._on_lost = on_lost
         self._calls = {}
         self._next = 0
-
-    def send(self, **message):
-        self.sendLine(json.dumps(message).encode("utf-8"))
 
     def call(self, method, args):
         """Ask the main process; a Deferred with the encoded result (an HSLRuntimeError when it refused)."""
@@ -82,12 +74,7 @@ class Link(LineOnlyReceiver):
         """The main process loaded the spool; a worker takes in nothing."""
         return 0
 
-    def lineReceived(self, line):
-        try:
-            message = json.loads(line)
-        except ValueError:
-            log.error("worker: unreadable line from the main process")
-            return
+    def message_received(self, message):
         op = message.get("op")
         if op == "reload":
             self._on_reload()

@@ -37,10 +37,9 @@ from twisted.protocols.basic import LineOnlyReceiver
 
 from halon.hsl.errors import HSLRuntimeError
 from halon.hsl.values import HSLArray
-from halon.logs import mail as mail_log
 from halon.queue import spool as spool_files
 
-__all__ = ["Workers", "encode", "decode", "QUEUE_FUNCTIONS"]
+__all__ = ["Workers", "JSONLines", "encode", "decode", "QUEUE_FUNCTIONS"]
 
 log = Logger()
 
@@ -89,37 +88,47 @@ def decode(value):
     return value
 
 
-class _Link(LineOnlyReceiver):
+class JSONLines(LineOnlyReceiver):
+    """Either end of a worker's link: JSON objects, one a line."""
+
     delimiter = b"\n"
     MAX_LENGTH = 16 * 1024 * 1024
 
-    def __init__(self, worker):
-        self.worker = worker
+    def send(self, **message):
+        if self.connected:
+            self.sendLine(json.dumps(message).encode("utf-8"))
 
     def lineReceived(self, line):
         try:
             message = json.loads(line)
         except ValueError:
-            log.error("worker {n}: unreadable line on its link", n=self.worker.n)
+            log.error("an unreadable line on a worker's link")
             return
+        self.message_received(message)
+
+    def message_received(self, message):
+        raise NotImplementedError
+
+
+class _Link(JSONLines):
+    def __init__(self, worker):
+        self.worker = worker
+
+    def message_received(self, message):
         op = message.get("op")
         if op == "submit":
             self.worker.pool.submit_file(message.get("path", ""))
         elif op == "call":
             d = self.worker.pool.call(message.get("method"), message.get("args", []))
             d.addCallbacks(
-                lambda value: self.reply(message.get("id"), value=value),
-                lambda failure: self.reply(message.get("id"), error=failure.getErrorMessage()),
+                lambda value: self.send(op="reply", id=message.get("id"), value=value),
+                lambda failure: self.send(op="reply", id=message.get("id"), error=failure.getErrorMessage()),
             )
         elif op == "stats":
             if not self.worker.serving:
                 self.worker.serving = True
                 log.info("worker {n} serving", n=self.worker.n)
             self.worker.stats = message.get("values", [])
-
-    def reply(self, id, **outcome):
-        if self.transport is not None and self.connected:
-            self.sendLine(json.dumps(dict(op="reply", id=id, **outcome)).encode("utf-8"))
 
     def connectionLost(self, reason):
         if self.worker.link is self:
@@ -136,7 +145,7 @@ class _Worker(protocol.ProcessProtocol):
         self.serving = False
         self.stats = []
         self.ended = defer.Deferred()
-        self.started = pool.clock.seconds()
+        self.started = pool._reactor.seconds()
         self._log = b""
         self._errors = b""
 
@@ -166,7 +175,7 @@ class _Worker(protocol.ProcessProtocol):
 
     def send(self, **message):
         if self.link is not None:
-            self.link.sendLine(json.dumps(message).encode("utf-8"))
+            self.link.send(**message)
 
     def signal(self, name):
         try:
@@ -185,26 +194,26 @@ class Workers(service.Service):
         (its bound ports are handed to the workers).
     @param config_path: smtpd.yaml, which the workers load themselves.
     @param count: how many workers.
-    @param sink: the queue; C{known(uuid)} tells whether it holds a message.
+    @param known: C{known(uuid)} tells whether the queue holds a message;
+        one it does not hold goes to the queue through smtpd's committer,
+        as one the main process received itself.
     @param services: the script services of the main process's hooks (its
         "queue" answers the workers' scripts), or None without HSL.
     """
 
     name = "workers"
 
-    def __init__(self, reactor, smtpd, config_path, count, sink, known, stats, services=None):
+    def __init__(self, reactor, smtpd, config_path, count, known, stats, services=None):
         self._reactor = reactor
         self._smtpd = smtpd
         self._config_path = os.path.abspath(config_path)
         self._count = count
-        self._sink = sink
         self._known = known
         self._spool = os.path.abspath(smtpd.spool.path)
         self._services = services if services is not None else {}
         self.workers = {}
         self._restarts = {}
         self._delays = {}
-        self.clock = reactor
         stats.add_source(self._counters)
         stats.gauge("process.workers", lambda: len(self.workers))
 
@@ -248,7 +257,7 @@ class Workers(service.Service):
             del self.workers[worker.n]
         if not self.running:
             return
-        if self.clock.seconds() - worker.started >= STABLE:
+        if self._reactor.seconds() - worker.started >= STABLE:
             delay = RESTART_DELAY
         else:
             delay = min(self._delays.get(worker.n, RESTART_DELAY / 2) * 2, RESTART_MAX)
@@ -270,13 +279,8 @@ class Workers(service.Service):
         except spool_files.SpoolError as e:
             log.error("a worker's message could not be read: {reason}", reason=str(e))
             return
-        if self._known(message.uuid):
-            return
-        mail_log.received(message)
-        try:
-            self._sink.submit(message)
-        except Exception:
-            log.failure("the queue refused {uuid}; it stays in the spool", uuid=message.uuid)
+        if not self._known(message.uuid):
+            self._smtpd.committer.release([message])
 
     def call(self, method, args):
         """A worker's script called the queue function C{method}: a Deferred with its encoded result."""
@@ -294,14 +298,10 @@ class Workers(service.Service):
     def adopt_orphans(self):
         """Queue the committed spool files the queue does not know of; how many."""
         count = 0
-        for sub in sorted(os.listdir(self._spool)) if os.path.isdir(self._spool) else ():
-            folder = os.path.join(self._spool, sub)
-            if len(sub) != 2 or not os.path.isdir(folder):
-                continue
-            for name in os.listdir(folder):
-                if name.endswith(spool_files.SUFFIX) and not self._known(name[: -len(spool_files.SUFFIX)]):
-                    self.submit_file(os.path.join(folder, name))
-                    count += 1
+        for name, path in spool_files.entries(self._spool):
+            if name.endswith(spool_files.SUFFIX) and not self._known(name[: -len(spool_files.SUFFIX)]):
+                self.submit_file(path)
+                count += 1
         if count:
             log.info("spool: {count} messages of a worker that ended queued", count=count)
         return count

@@ -232,7 +232,7 @@ class RestartDelayTests(unittest.TestCase):
         self.clock = task.Clock()
         smtpd = SimpleNamespace(spool=SimpleNamespace(path=tempfile.mkdtemp(prefix="hwr")), ports=[])
         self.addCleanup(shutil.rmtree, smtpd.spool.path, True)
-        self.pool = Workers(self.clock, smtpd, "smtpd.yaml", 1, None, lambda uuid: False, Stats())
+        self.pool = Workers(self.clock, smtpd, "smtpd.yaml", 1, lambda uuid: False, Stats())
         self.pool.running = True
         self.spawned = []
         self.pool._spawn = lambda n: self.spawned.append((n, self.clock.seconds()))
