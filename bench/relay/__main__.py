@@ -27,8 +27,7 @@ import sys
 import tempfile
 import time
 
-from bench.smtp.__main__ import BASELINE, SCRIPTS, Ours, Postfix, free_port, indent, stop_process, wait_banner
-from halon.config import embedded
+from bench.smtp.__main__ import BASELINE, SCRIPTS, Ours, Postfix, free_port, indent, stop_process, wait_banner, write_startup
 
 SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
@@ -69,16 +68,7 @@ class Sink:
 
 
 def write_config(workdir, port, sink_port, pooling, scripts, workers=0):
-    path = embedded.write_default(workdir)
-    with open(path) as f:
-        text = f.read()
-    text = text.replace("port: 2525", "port: %d" % port)
-    if workers:
-        text = text.replace("  umask:", "  workers: %d\n  umask:" % workers)
-    if "rlimit:" not in text:
-        text = text.replace("  umask:", "  rlimit:\n    nofile: 20000\n  umask:")
-    with open(path, "w") as f:
-        f.write(text)
+    path = write_startup(workdir, port, workers)
     if pooling:
         delivery = os.path.join(workdir, "etc", "halon", "smtpd-delivery.yaml")
         with open(delivery, "w") as f:

@@ -61,7 +61,8 @@ def indent(text, n):
     return "\n".join(" " * n + line for line in text.splitlines())
 
 
-def write_config(workdir, port, workers=0):
+def write_startup(workdir, port, workers=0):
+    """The embedded default's smtpd.yaml on C{port}, with room for many connections and C{workers}."""
     path = embedded.write_default(workdir)
     with open(path) as f:
         text = f.read()
@@ -72,6 +73,11 @@ def write_config(workdir, port, workers=0):
         text = text.replace("  umask:", "  rlimit:\n    nofile: 20000\n  umask:")
     with open(path, "w") as f:
         f.write(text)
+    return path
+
+
+def write_config(workdir, port, workers=0):
+    path = write_startup(workdir, port, workers)
     # Postfix discards; our queue keeps the messages spooled instead of delivering them.
     suspend = os.path.join(workdir, "etc", "halon", "smtpd-suspend.yaml")
     with open(suspend) as f:
