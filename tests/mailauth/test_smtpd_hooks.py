@@ -114,30 +114,25 @@ class DKIMKeysTests(unittest.TestCase):
     """signDKIM with "pki:ID" in an EOD hook signs with the running configuration's key, also after a reload."""
 
     def setUp(self):
-        self.workdir = tempfile.mkdtemp(prefix="hdk")
-        self.addCleanup(shutil.rmtree, self.workdir, True)
-        self.config = embedded.write_default(self.workdir)
-        with open(self.config) as f:
-            text = f.read()
-        with open(self.config, "w") as f:
-            f.write(text.replace("port: 2525", "port: 0"))
-        with open(os.path.join(self.workdir, "etc", "halon", "smtpd-suspend.yaml"), "w") as f:
-            f.write('version: "6.0"\nsuspends:\n  - {}\n')
-        self.app_path = os.path.join(self.workdir, "etc", "halon", "smtpd-app.yaml")
+        from tests.allinone.helpers import Workdir
+
+        # The embedded default on port 0 with every delivery suspended.
+        self.work = Workdir(self)
+        self.config = os.path.join(self.work.etc, "smtpd.yaml")
 
     def use_key(self, name):
-        cert, key, record = _rsa_pki(self.workdir, name)
-        with open(self.app_path) as f:
-            app = yaml.safe_load(f)
+        cert, key, record = _rsa_pki(self.work.path, name)
+        self.work.edit("smtpd-app", lambda app: self._sign_with(app, cert, key))
+        return record
+
+    @staticmethod
+    def _sign_with(app, cert, key):
         app["pki"] = {"private": [{"id": "dkim", "certificate": {"path": cert}, "privatekey": {"path": key}}]}
         # Nothing is looked up; a resolver of its own keeps /etc/resolv.conf out of the test.
         app["resolver"]["servers"] = ["127.0.0.1:9"]
         app["scripting"]["hooks"]["eod"][0]["data"] = (
             '$arguments["mail"]->signDKIM("sel", "example.com", "pki:dkim");\n' + embedded.EOD_HOOK
         )
-        with open(self.app_path, "w") as f:
-            yaml.safe_dump(app, f)
-        return record
 
     def signed_with(self, port, spool, record):
         from tests.allinone.helpers import spooled

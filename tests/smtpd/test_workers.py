@@ -20,8 +20,7 @@ import tempfile
 from twisted.internet import defer, reactor, task, threads
 from twisted.trial import unittest
 
-from halon.config import embedded
-from tests.allinone.helpers import MESSAGE, spawn_twistd, spooled
+from tests.allinone.helpers import MESSAGE, Workdir, spawn_twistd, spooled
 from tests.control.helpers import halonctl
 
 _STARTED = re.compile(rb"worker (\d+) started \(pid (\d+)\)")
@@ -37,23 +36,14 @@ def _alive(pid):
 
 class WorkersTests(unittest.TestCase):
     def setUp(self):
-        self.workdir = tempfile.mkdtemp(prefix="hwk")
-        self.addCleanup(shutil.rmtree, self.workdir, True)
-        self.config = embedded.write_default(self.workdir)
-        etc = os.path.dirname(self.config)
-        self.spool = os.path.join(self.workdir, "var", "spool", "halon", "queue")
-        self.socket = os.path.join(self.workdir, "var", "run", "halon", "smtpd.ctl")
-        self.app = os.path.join(etc, "smtpd-app.yaml")
-        with open(self.config) as f:
-            text = f.read()
-        text = re.sub(r"port: \d+", "port: 0", text).replace("  umask:", "  workers: 2\n  umask:")
-        with open(self.config, "w") as f:
-            f.write(text)
-        suspend = os.path.join(etc, "smtpd-suspend.yaml")
-        with open(suspend) as f:
-            text = f.read()
-        with open(suspend, "w") as f:
-            f.write(text.replace("suspends: []", "suspends:\n  - {}"))
+        # The embedded default on port 0 with every delivery suspended, and two workers.
+        work = Workdir(self)
+        work.edit("smtpd", lambda c: c["environment"].update(workers=2))
+        self.config = os.path.join(work.etc, "smtpd.yaml")
+        self.app = os.path.join(work.etc, "smtpd-app.yaml")
+        self.spool = work.spool
+        self.socket = os.path.join(work.run, "smtpd.ctl")
+        self.workdir = work.path
 
     @defer.inlineCallbacks
     def start(self):
