@@ -299,13 +299,8 @@ def array(flat):
     return result
 
 
-def literal(items, next_index):
-    """An array literal whose keys the compiler normalised (a fresh dict each time)."""
-    result = HSLArray.__new__(HSLArray)
-    result._d = items
-    result._next = next_index
-    result.shared = False
-    return result
+# An array literal: its keys the compiler normalised, in a fresh dict each time.
+literal = HSLArray.from_dict
 
 
 def spread(value):

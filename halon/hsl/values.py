@@ -109,6 +109,15 @@ class HSLArray:
         return a
 
     @classmethod
+    def from_dict(cls, items, next_index):
+        """An array over the dict C{items}, whose keys are already normalised, taken as it is."""
+        a = cls.__new__(cls)
+        a._d = items
+        a._next = next_index
+        a.shared = False
+        return a
+
+    @classmethod
     def from_pairs(cls, pairs):
         """An array from (key, value) pairs whose keys are already normalised."""
         a = cls.__new__(cls)

@@ -216,11 +216,7 @@ def _json_object(pairs):
         elif t is list:
             v = _json_list(v)
         d[key] = v
-    a = HSLArray.__new__(HSLArray)
-    a._d = d
-    a._next = nxt
-    a.shared = False
-    return a
+    return HSLArray.from_dict(d, nxt)
 
 
 def _json_list(values):
