@@ -9,7 +9,7 @@ place in the script.  Fields named in C{CHILDREN} hold nodes or lists of
 nodes; the others hold plain values.
 """
 
-__all__ = ["Node", "NodeVisitor"]
+__all__ = ["Node"]
 
 # name: fields.  A trailing "*" marks a child node, "**" a list of child
 # nodes (entries may be None); unmarked fields are plain values.
@@ -79,42 +79,40 @@ Empty:
 
 
 class Node:
-    """Base of all nodes: a position and the fields of the subclass."""
+    """
+    Base of all nodes: a position and the fields of the subclass.  Each
+    subclass is built with its own C{__init__(fields..., file=None, line=0,
+    column=0)}, as namedtuple builds one, since the parser makes tens of
+    thousands of nodes per large script.
+    """
 
     __slots__ = ("file", "line", "column")
     fields = ()
     children = ()
-
-    def __init__(self, *args, file=None, line=0, column=0):
-        if len(args) != len(self.fields):
-            raise TypeError("%s takes %d fields, got %d" % (type(self).__name__, len(self.fields), len(args)))
-        for name, value in zip(self.fields, args):
-            setattr(self, name, value)
-        self.file = file
-        self.line = line
-        self.column = column
 
     def at(self, other):
         """Take the position of node C{other}; returns self."""
         self.file, self.line, self.column = other.file, other.line, other.column
         return self
 
-    def iter_children(self):
-        """Every child node, in field order (lists flattened, None skipped)."""
-        for name in self.children:
-            value = getattr(self, name)
-            if isinstance(value, list):
-                for item in value:
-                    if item is not None:
-                        yield item
-            elif value is not None:
-                yield value
-
     def __repr__(self):
         return "%s(%s)" % (
             type(self).__name__,
             ", ".join("%s=%r" % (name, getattr(self, name)) for name in self.fields),
         )
+
+
+def _init(fields):
+    """An C{__init__} storing C{fields} and the position, compiled for those names."""
+    params = "".join(name + ", " for name in fields)
+    stores = "".join("    self.%s = %s\n" % (name, name) for name in fields)
+    source = "def __init__(self, %sfile=None, line=0, column=0):\n%s    self.file = file\n    self.line = line\n    self.column = column\n" % (
+        params,
+        stores,
+    )
+    namespace = {}
+    exec(source, namespace)
+    return namespace["__init__"]
 
 
 def _declare(table):
@@ -132,7 +130,13 @@ def _declare(table):
         classes[name.strip()] = type(
             name.strip(),
             (Node,),
-            {"__slots__": tuple(fields), "fields": tuple(fields), "children": tuple(children), "__module__": __name__},
+            {
+                "__slots__": tuple(fields),
+                "__init__": _init(fields),
+                "fields": tuple(fields),
+                "children": tuple(children),
+                "__module__": __name__,
+            },
         )
     return classes
 
@@ -141,25 +145,3 @@ _CLASSES = _declare(_NODES)
 globals().update(_CLASSES)
 __all__ += sorted(_CLASSES)
 
-
-class NodeVisitor:
-    """
-    Dispatches C{visit(node)} to C{visit_<ClassName>}, or to
-    C{generic_visit}, which visits the children.  The bound method is
-    looked up once per class.
-    """
-
-    def __init__(self):
-        self._methods = {}
-
-    def visit(self, node):
-        cls = type(node)
-        method = self._methods.get(cls)
-        if method is None:
-            method = getattr(self, "visit_" + cls.__name__, self.generic_visit)
-            self._methods[cls] = method
-        return method(node)
-
-    def generic_visit(self, node):
-        for child in node.iter_children():
-            self.visit(child)

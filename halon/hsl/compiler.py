@@ -88,26 +88,49 @@ class _Scope:
         return self.prefix + name
 
 
-class _Hoisted(ast.NodeVisitor):
+# Where statements hold statements.  Function and class definitions and
+# global declarations are statements, so hoisting looks no deeper than this:
+# expressions hold statements only inside function literals, which are
+# scopes of their own.
+_NESTED_STATEMENTS = {
+    ast.Block: ("body",),
+    ast.If: ("then", "orelse"),
+    ast.For: ("body",),
+    ast.Foreach: ("body",),
+    ast.While: ("body",),
+    ast.Forever: ("body",),
+    ast.Switch: ("cases",),
+    ast.Case: ("body",),
+    ast.Try: ("body", "handler"),
+    ast.Barrier: ("body",),
+}
+
+
+class _Hoisted:
     """Function and class definitions and global names declared in one scope."""
 
-    def __init__(self):
-        ast.NodeVisitor.__init__(self)
+    def __init__(self, statements):
         self.functions = []
         self.classes = []
         self.globals = []
+        self.collect(statements)
 
-    def visit_FunctionDef(self, node):
-        self.functions.append(node)
-
-    def visit_ClassDef(self, node):
-        self.classes.append(node)
-
-    def visit_Global(self, node):
-        self.globals.extend(node.names)
-
-    def visit_FuncLit(self, node):
-        pass
+    def collect(self, statements):
+        for node in statements:
+            cls = node.__class__
+            if cls is ast.FunctionDef:
+                self.functions.append(node)
+            elif cls is ast.ClassDef:
+                self.classes.append(node)
+            elif cls is ast.Global:
+                self.globals.extend(node.names)
+            else:
+                for field in _NESTED_STATEMENTS.get(cls, ()):
+                    value = getattr(node, field)
+                    if value.__class__ is list:
+                        self.collect(value)
+                    elif value is not None:
+                        self.collect((value,))
 
 
 # Functions this small (Python nodes in their compiled body, not counting
@@ -130,8 +153,10 @@ def _float_candidates(scope, params, body):
     tested = set()
     count = 0
     stack = list(body)
+    pop, push = stack.pop, stack.append
+    ast_type = py.AST
     while stack:
-        node = stack.pop()
+        node = pop()
         count += 1
         if count > _FLOAT_PATH_MAX_NODES:
             return frozenset()
@@ -142,9 +167,11 @@ def _float_candidates(scope, params, body):
         for field in shape[1]:
             value = getattr(node, field, None)
             if value.__class__ is list:
-                stack.extend(item for item in value if isinstance(item, py.AST))
-            elif isinstance(value, py.AST):
-                stack.append(value)
+                for item in value:
+                    if isinstance(item, ast_type):
+                        push(item)
+            elif isinstance(value, ast_type):
+                push(value)
         if cls is py.Name:
             if node.ctx.__class__ is not py.Load:
                 names.discard(node.id)
@@ -332,9 +359,7 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         entry = self.hoisted_by_body.get(id(statements))
         if entry is None:
             # The list is kept with its result so that its id stays its own.
-            entry = self.hoisted_by_body[id(statements)] = (statements, _Hoisted())
-            for statement in statements:
-                entry[1].visit(statement)
+            entry = self.hoisted_by_body[id(statements)] = (statements, _Hoisted(statements))
         return entry[1]
 
     def scope_body(self, statements, owner):
@@ -919,14 +944,8 @@ def _fill_positions(tree, names):
         if shape is None:
             shape = shapes[cls] = _shape(cls)
         positioned, fields = shape
-        if names:
-            if cls is name_type:
-                if node.id in names and node.ctx.__class__ is load_type:
-                    found.add(node.id)
-            elif cls is nonlocal_type:
-                found.update(n for n in node.names if n in names)
-            elif cls is constant_type and node.value.__class__ is str and node.value in names:
-                found.add(node.value)
+        if names and cls is nonlocal_type:
+            found.update(n for n in node.names if n in names)
         if positioned:
             if getattr(node, "lineno", None) is None:
                 node.lineno = node.end_lineno = line
@@ -936,10 +955,20 @@ def _fill_positions(tree, names):
                 line, col = node.lineno, node.col_offset
         for field in fields:
             value = getattr(node, field, None)
-            if value.__class__ is list:
-                for item in value:
-                    if isinstance(item, ast_type):
-                        push((item, line, col))
-            elif isinstance(value, ast_type):
-                push((value, line, col))
+            for item in value if value.__class__ is list else (value,):
+                kind = item.__class__
+                if kind is name_type or kind is constant_type:
+                    # Leaves (half the nodes) are done here, not pushed and popped.
+                    if getattr(item, "lineno", None) is None:
+                        item.lineno = item.end_lineno = line
+                        item.col_offset = col
+                        item.end_col_offset = col + 1
+                    if names:
+                        if kind is name_type:
+                            if item.id in names and item.ctx.__class__ is load_type:
+                                found.add(item.id)
+                        elif item.value.__class__ is str and item.value in names:
+                            found.add(item.value)
+                elif isinstance(item, ast_type):
+                    push((item, line, col))
     return frozenset(name[2:] for name in found)

@@ -9,6 +9,7 @@ the exact bytes of the file, and columns count bytes.  The first error
 raises L{HSLSyntaxError} with its position.
 """
 
+import bisect
 import re
 
 from ply import lex
@@ -34,6 +35,11 @@ _NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _HEX2 = re.compile(r"[0-9a-fA-F]{2}")
 _REGEX_FLAGS = set("imusxUX")
 _REGEX_LITERAL = re.compile(r"#/((?:[^\\/\n]|\\.)+)/([a-zA-Z]*)")
+_NEWLINE = re.compile("\n")
+# What the lexer discards between two tokens.
+_IGNORED = re.compile(r"(?:[ \t\r\f\v\n]|//[^\n]*|/\*(?:.|\n)*?\*/)*")
+_KEYWORD_TYPES = {word: word.upper() for word in KEYWORDS}
+_RESERVED = frozenset(RESERVED)
 
 
 def to_text(source):
@@ -49,9 +55,7 @@ class HSLLexer:
     C{tokens}, C{t_*} rules and C{build} follow PLY's conventions.
     """
 
-    keyword_map = {word: word.upper() for word in KEYWORDS}
-
-    tokens = tuple(sorted(set(keyword_map.values()))) + (
+    tokens = tuple(sorted(set(_KEYWORD_TYPES.values()))) + (
         "VARIABLE",
         "ID",
         "NUMBER",
@@ -117,6 +121,7 @@ class HSLLexer:
 
     t_ignore = " \t\r\f\v"
 
+    t_VARIABLE = r"\$[a-zA-Z_][a-zA-Z0-9_]*"
     t_ASSIGN = r"="
     t_PLUS_ASSIGN = r"\+="
     t_MINUS_ASSIGN = r"-="
@@ -156,8 +161,6 @@ class HSLLexer:
     t_QUESTION = r"\?"
     t_COLON = r":"
     t_COALESCE = r"\?\?"
-    t_ARROW = r"->"
-    t_DCOLON = r"::"
     t_ELLIPSIS = r"\.\.\."
     t_DARROW = r"=>"
     t_LBRACKET = r"\["
@@ -169,10 +172,17 @@ class HSLLexer:
     t_COMMA = r","
     t_SEMI = r";"
 
+    # Discarded without a call into Python: line numbers are not counted as
+    # the lexer goes but found from a token's offset when a node needs one.
+    t_ignore_newline = r"\n+"
+    t_ignore_comment_block = r"/\*(?:.|\n)*?\*/"
+    t_ignore_comment_line = r"//[^\n]*"
+
     def __init__(self, filename="<script>"):
         self.filename = filename
         self.lexer = None
-        self.last_type = None
+        self.newlines = []
+        self.member_end = None
 
     def build(self, **kwargs):
         """Builds the PLY lexer (once per instance; C{clone} it for more)."""
@@ -183,51 +193,35 @@ class HSLLexer:
         """Start lexing C{text} (a str from L{to_text})."""
         self.lexer.input(text)
         self.lexer.lineno = 1
-        self.last_type = None
+        self.newlines = [m.start() for m in _NEWLINE.finditer(text)]
+        self.member_end = None
 
     def token(self):
-        tok = self.lexer.token()
-        if tok is not None:
-            self.last_type = tok.type
-        return tok
+        return self.lexer.token()
 
     # -- positions ----------------------------------------------------------
 
-    def column(self, lexpos):
-        """1-based column of offset C{lexpos}."""
-        return lexpos - self.lexer.lexdata.rfind("\n", 0, lexpos)
+    def line_column(self, lexpos):
+        """1-based line and column of offset C{lexpos}."""
+        newlines = self.newlines
+        before = bisect.bisect_left(newlines, lexpos)
+        return before + 1, lexpos - (newlines[before - 1] if before else -1)
 
-    def position(self, lineno, lexpos):
-        return Position(self.filename, lineno, self.column(lexpos))
+    def position(self, lexpos):
+        return Position(self.filename, *self.line_column(lexpos))
 
-    def error(self, message, lineno, lexpos):
-        raise HSLSyntaxError(message, self.position(lineno, lexpos))
+    def error(self, message, lexpos):
+        raise HSLSyntaxError(message, self.position(lexpos))
 
     # -- rules (functions match in this order, before the string rules) -----
-
-    def t_newline(self, t):
-        r"\n+"
-        t.lexer.lineno += len(t.value)
-
-    def t_comment_block(self, t):
-        r"/\*(.|\n)*?\*/"
-        t.lexer.lineno += t.value.count("\n")
-
-    def t_comment_line(self, t):
-        r"//[^\n]*"
 
     def t_REGEX(self, t):
         r"\#/((?:[^\\/\n]|\\.)+)/([a-zA-Z]*)"
         body, flags = _REGEX_LITERAL.match(t.value).groups()
         bad = set(flags) - _REGEX_FLAGS
         if bad:
-            self.error("invalid regex flag %r" % "".join(sorted(bad)), t.lineno, t.lexpos)
+            self.error("invalid regex flag %r" % "".join(sorted(bad)), t.lexpos)
         t.value = (body.replace("\\/", "/").encode("latin-1"), flags.encode("ascii"))
-        return t
-
-    def t_VARIABLE(self, t):
-        r"\$[a-zA-Z_][a-zA-Z0-9_]*"
-        t.value = t.value[1:]
         return t
 
     def t_NUMBER(self, t):
@@ -240,7 +234,7 @@ class HSLLexer:
             stop = end
             while stop < len(data) and (data[stop].isalnum() or data[stop] in "._"):
                 stop += 1
-            self.error("invalid number %r" % data[t.lexpos : stop], t.lineno, t.lexpos)
+            self.error("invalid number %r" % data[t.lexpos : stop], t.lexpos)
         text = t.value.replace("_", "")
         prefix = text[:2].lower()
         if prefix == "0x":
@@ -255,8 +249,7 @@ class HSLLexer:
 
     def t_STRING(self, t):
         r'"(?:[^"\\]|\\(?:.|\n))*"'
-        t.value, lines = self._double_quoted(t.value[1:-1], t.lineno, t.lexpos + 1)
-        t.lexer.lineno += lines
+        t.value = self._double_quoted(t.value[1:-1], t.lexpos + 1)
         return t
 
     def t_RAWSTRING(self, t):
@@ -265,23 +258,36 @@ class HSLLexer:
         data = t.lexer.lexdata
         end = data.find(delimiter, t.lexer.lexpos)
         if end < 0:
-            self.error("unterminated raw string", t.lineno, t.lexpos)
+            self.error("unterminated raw string", t.lexpos)
         body = data[t.lexer.lexpos : end]
         t.lexer.lexpos = end + len(delimiter)
-        t.lexer.lineno += body.count("\n")
         t.type = "STRING"
         t.value = [body.encode("latin-1")]
         return t
 
+    def t_ARROW(self, t):
+        r"->"
+        self.member_end = t.lexer.lexpos
+        return t
+
+    def t_DCOLON(self, t):
+        r"::"
+        self.member_end = t.lexer.lexpos
+        return t
+
     def t_ID(self, t):
         r"[a-zA-Z_][a-zA-Z0-9_]*"
-        if self.last_type in ("ARROW", "DCOLON"):
+        kind = _KEYWORD_TYPES.get(t.value)
+        if kind is None and t.value not in _RESERVED:
             return t
-        kind = self.keyword_map.get(t.value)
-        if kind is not None:
-            t.type = kind
-        elif t.value in RESERVED:
-            self.error("%r is a reserved word" % t.value, t.lineno, t.lexpos)
+        # A member name after -> or :: may be any word: only ignored text
+        # (blanks, comments) lies between that token and this one.
+        end = self.member_end
+        if end is not None and _IGNORED.fullmatch(t.lexer.lexdata, end, t.lexpos):
+            return t
+        if kind is None:
+            self.error("%r is a reserved word" % t.value, t.lexpos)
+        t.type = kind
         return t
 
     def t_error(self, t):
@@ -300,20 +306,20 @@ class HSLLexer:
             message = "invalid raw string delimiter"
         else:
             message = "unexpected character %r" % ch
-        self.error(message, t.lexer.lineno, t.lexpos)
+        self.error(message, t.lexpos)
 
     # -- string literals ----------------------------------------------------
 
-    def _double_quoted(self, body, lineno, lexpos):
+    def _double_quoted(self, body, lexpos):
         """
-        A double-quoted string's parts (bytes, and (name, line, column) for
-        each interpolated variable) and the number of newlines inside it.
+        A double-quoted string's parts: bytes, and (name, line, column) for
+        each interpolated variable.  C{body} starts at offset C{lexpos}.
         """
         parts = []
         chunk = []
         i = 0
         n = len(body)
-        line = lineno
+        line = bisect.bisect_left(self.newlines, lexpos) + 1
         line_start = self.lexer.lexdata.rfind("\n", 0, lexpos) + 1
         while i < n:
             c = body[i]
@@ -357,4 +363,4 @@ class HSLLexer:
             i += 1
         if chunk or not parts:
             parts.append("".join(chunk).encode("latin-1"))
-        return parts, line - lineno
+        return parts

@@ -30,6 +30,7 @@ arithmetic part: C{.} below C{+ -} below C{* / %} below C{**}):
 
 import os
 import threading
+from bisect import bisect_left
 
 from ply import yacc
 
@@ -107,274 +108,330 @@ class HSLParser:
         """The L{ast.Script} of C{source} (bytes or str); L{HSLSyntaxError} if invalid."""
         text = to_text(source)
         with self._lock:
-            self.lexer.filename = filename
-            self.lexer.input(text)
+            lexer = self.lexer
+            lexer.filename = filename
+            lexer.input(text)
             self._filename = filename
+            self._newlines = lexer.newlines
             self._text = text
             try:
-                return self.parser.parse(input=text, lexer=self.lexer, tracking=False)
+                # PLY's own lexer object: yacc then calls its token() directly.
+                return self.parser.parse(lexer=lexer.lexer, tracking=False)
             except RecursionError:
                 raise HSLSyntaxError("the script nests too deeply", Position(filename, 1, 1))
             finally:
                 self._text = None
 
     # ######--   PRIVATE   --######
+    #
+    # The rules read and set the symbols of p.slice directly: p[n] and
+    # p.lineno(n) are Python-level calls, made tens of thousands of times for
+    # a large script.
 
-    def _at(self, p, n):
-        """Position keywords of token C{n} of production C{p}."""
-        lexpos = p.lexpos(n)
-        return {"file": self._filename, "line": p.lineno(n), "column": self.lexer.column(lexpos)}
+    def _at(self, token):
+        """File, line and column of C{token}, positional arguments for a node."""
+        lexpos = token.lexpos
+        newlines = self._newlines
+        before = bisect_left(newlines, lexpos)
+        return self._filename, before + 1, lexpos - (newlines[before - 1] if before else -1)
+
+    def _pos(self, token):
+        """The position of C{token} as keywords (kept in nodes for names such as a foreach variable)."""
+        file, line, column = self._at(token)
+        return {"file": file, "line": line, "column": column}
 
     def _error(self, message, node):
         raise HSLSyntaxError(message, Position(node.file, node.line, node.column))
 
-    def _string(self, parts, pos):
-        if len(parts) == 1 and isinstance(parts[0], bytes):
-            return ast.String(parts[0], **pos)
+    def _string(self, parts, file, line, column):
+        if len(parts) == 1 and parts[0].__class__ is bytes:
+            return ast.String(parts[0], file, line, column)
         nodes = []
         for part in parts:
-            if isinstance(part, bytes):
-                nodes.append(ast.String(part, **pos))
+            if part.__class__ is bytes:
+                nodes.append(ast.String(part, file, line, column))
             else:
-                name, line, column = part
-                nodes.append(ast.Var(name, file=pos["file"], line=line, column=column))
-        return ast.Interpolated(nodes, **pos)
+                name, part_line, part_column = part
+                nodes.append(ast.Var(name, file, part_line, part_column))
+        return ast.Interpolated(nodes, file, line, column)
 
-    def _constant_string(self, p, n, what):
-        parts = p[n]
+    def _constant_string(self, token, what):
+        parts = token.value
         if len(parts) != 1 or not isinstance(parts[0], bytes):
-            raise HSLSyntaxError("%s needs a constant string" % what, Position(**self._at(p, n)))
+            raise HSLSyntaxError("%s needs a constant string" % what, Position(*self._at(token)))
         return parts[0].decode("utf-8", "surrogateescape")
 
     # -- script and statements ---------------------------------------------
 
     def p_script(self, p):
         """script : statements"""
-        p[0] = ast.Script(p[1], file=self._filename, line=1, column=1)
+        s = p.slice
+        s[0].value = ast.Script(s[1].value, self._filename, 1, 1)
 
     def p_statements(self, p):
-        """statements : statements statement
-        | empty"""
-        if len(p) == 2:
-            p[0] = []
-        else:
-            p[0] = p[1]
-            if p[2] is not None:
-                p[0].append(p[2])
+        """statements : statements statement"""
+        s = p.slice
+        statements = s[0].value = s[1].value
+        if s[2].value is not None:
+            statements.append(s[2].value)
+
+    def p_statements_none(self, p):
+        """statements :"""
+        p.slice[0].value = []
 
     def p_statement_simple(self, p):
         """statement : simple SEMI"""
-        p[0] = p[1]
+        s = p.slice
+        s[0].value = s[1].value
 
     def p_statement_empty(self, p):
         """statement : SEMI"""
-        p[0] = None
-
-    def p_statement_compound(self, p):
-        """statement : block
-        | if
-        | for
-        | foreach
-        | while
-        | forever
-        | switch
-        | function_def
-        | class_def
-        | try
-        | barrier"""
-        p[0] = p[1]
+        p.slice[0].value = None
 
     def p_block(self, p):
         """block : LBRACE statements RBRACE
+        | LBRACE statements simple RBRACE
+        statement : LBRACE statements RBRACE
         | LBRACE statements simple RBRACE"""
-        body = p[2]
-        if len(p) == 5:
-            body.append(p[3])
-        p[0] = ast.Block(body, **self._at(p, 1))
+        s = p.slice
+        body = s[2].value
+        if len(s) == 5:
+            body.append(s[3].value)
+        s[0].value = ast.Block(body, *self._at(s[1]))
 
     def p_simple_expr(self, p):
         """simple : expr"""
-        p[0] = ast.ExprStmt(p[1]).at(p[1])
+        s = p.slice
+        value = s[1].value
+        s[0].value = ast.ExprStmt(value, value.file, value.line, value.column)
 
     def p_simple_echo(self, p):
         """simple : ECHO expr"""
-        p[0] = ast.Echo(p[2], **self._at(p, 1))
+        s = p.slice
+        s[0].value = ast.Echo(s[2].value, *self._at(s[1]))
 
     def p_simple_return(self, p):
         """simple : RETURN expr
         | RETURN"""
-        p[0] = ast.Return(p[2] if len(p) == 3 else None, **self._at(p, 1))
+        s = p.slice
+        s[0].value = ast.Return(s[2].value if len(s) == 3 else None, *self._at(s[1]))
 
     def p_simple_break(self, p):
         """simple : BREAK"""
-        p[0] = ast.Break(**self._at(p, 1))
+        s = p.slice
+        s[0].value = ast.Break(*self._at(s[1]))
 
     def p_simple_continue(self, p):
         """simple : CONTINUE"""
-        p[0] = ast.Continue(**self._at(p, 1))
+        s = p.slice
+        s[0].value = ast.Continue(*self._at(s[1]))
 
     def p_simple_global(self, p):
         """simple : GLOBAL varlist"""
-        p[0] = ast.Global(p[2], **self._at(p, 1))
+        s = p.slice
+        s[0].value = ast.Global(s[2].value, *self._at(s[1]))
 
     def p_varlist(self, p):
         """varlist : VARIABLE
         | varlist COMMA VARIABLE"""
-        if len(p) == 2:
-            p[0] = [(p[1], self._at(p, 1))]
+        s = p.slice
+        if len(s) == 2:
+            s[0].value = [(s[1].value[1:], self._pos(s[1]))]
         else:
-            p[0] = p[1] + [(p[3], self._at(p, 3))]
+            s[0].value = s[1].value + [(s[3].value[1:], self._pos(s[3]))]
 
     def p_simple_throw(self, p):
         """simple : THROW expr"""
-        p[0] = ast.Throw(p[2], **self._at(p, 1))
+        s = p.slice
+        s[0].value = ast.Throw(s[2].value, *self._at(s[1]))
 
     def p_simple_include(self, p):
         """simple : INCLUDE STRING
         | INCLUDE_ONCE STRING"""
-        p[0] = ast.Include(self._constant_string(p, 2, p[1]), p[1] == "include_once", **self._at(p, 1))
+        s = p.slice
+        keyword = s[1].value
+        s[0].value = ast.Include(
+            self._constant_string(s[2], keyword), keyword == "include_once", *self._at(s[1])
+        )
 
     def p_simple_import(self, p):
         """simple : IMPORT LBRACE import_list RBRACE FROM STRING
         | IMPORT LBRACE import_list COMMA RBRACE FROM STRING"""
-        p[0] = ast.Import(p[3], self._constant_string(p, len(p) - 1, "import"), **self._at(p, 1))
+        s = p.slice
+        s[0].value = ast.Import(s[3].value, self._constant_string(s[-1], "import"), *self._at(s[1]))
 
     def p_import_list(self, p):
         """import_list : import_item
         | import_list COMMA import_item"""
-        p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+        s = p.slice
+        s[0].value = [s[1].value] if len(s) == 2 else s[1].value + [s[3].value]
 
     def p_import_item(self, p):
         """import_item : ID
         | ID AS ID
         | VARIABLE
         | VARIABLE AS VARIABLE"""
-        is_var = p.slice[1].type == "VARIABLE"
-        alias = p[3] if len(p) == 4 else p[1]
-        p[0] = (is_var, p[1], alias, self._at(p, len(p) - 1))
+        s = p.slice
+        is_var = s[1].type == "VARIABLE"
+        name = s[1].value[1:] if is_var else s[1].value
+        alias = (s[3].value[1:] if is_var else s[3].value) if len(s) == 4 else name
+        s[0].value = (is_var, name, alias, self._pos(s[-1]))
 
     def p_simple_import_all(self, p):
         """simple : IMPORT TIMES AS ID FROM STRING"""
-        p[0] = ast.ImportAll(p[4], self._constant_string(p, 6, "import"), **self._at(p, 1))
+        s = p.slice
+        s[0].value = ast.ImportAll(s[4].value, self._constant_string(s[6], "import"), *self._at(s[1]))
 
     def p_simple_import_data(self, p):
         """simple : IMPORT VARIABLE FROM STRING
         | IMPORT VARIABLE FROM STRING WITH expr"""
-        options = p[6] if len(p) == 7 else None
-        p[0] = ast.ImportData(p[2], self._constant_string(p, 4, "import"), options, **self._at(p, 1))
+        s = p.slice
+        options = s[6].value if len(s) == 7 else None
+        s[0].value = ast.ImportData(
+            s[2].value[1:], self._constant_string(s[4], "import"), options, *self._at(s[1])
+        )
 
     def p_if(self, p):
-        """if : IF LPAREN expr RPAREN statement %prec IFX
+        """statement : IF LPAREN expr RPAREN statement %prec IFX
         | IF LPAREN expr RPAREN statement ELSE statement"""
-        orelse = p[7] if len(p) == 8 else None
-        p[0] = ast.If(p[3], p[5], orelse, **self._at(p, 1))
+        s = p.slice
+        orelse = s[7].value if len(s) == 8 else None
+        s[0].value = ast.If(s[3].value, s[5].value, orelse, *self._at(s[1]))
 
     def p_for(self, p):
-        """for : FOR LPAREN exprs_opt SEMI expr_opt SEMI exprs_opt RPAREN statement"""
-        p[0] = ast.For(p[3], p[5], p[7], p[9], **self._at(p, 1))
+        """statement : FOR LPAREN exprs_opt SEMI expr_opt SEMI exprs_opt RPAREN statement"""
+        s = p.slice
+        s[0].value = ast.For(s[3].value, s[5].value, s[7].value, s[9].value, *self._at(s[1]))
 
     def p_exprs_opt(self, p):
         """exprs_opt : exprs
         | empty"""
-        p[0] = p[1] or []
+        s = p.slice
+        s[0].value = s[1].value or []
 
     def p_exprs(self, p):
         """exprs : expr
         | exprs COMMA expr"""
-        p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+        s = p.slice
+        s[0].value = [s[1].value] if len(s) == 2 else s[1].value + [s[3].value]
 
     def p_expr_opt(self, p):
         """expr_opt : expr
         | empty"""
-        p[0] = p[1]
+        s = p.slice
+        s[0].value = s[1].value
 
     def p_foreach(self, p):
-        """foreach : FOREACH LPAREN expr AS VARIABLE RPAREN statement
+        """statement : FOREACH LPAREN expr AS VARIABLE RPAREN statement
         | FOREACH LPAREN expr AS VARIABLE DARROW VARIABLE RPAREN statement"""
-        if len(p) == 8:
-            p[0] = ast.Foreach(p[3], None, (p[5], self._at(p, 5)), p[7], **self._at(p, 1))
+        s = p.slice
+        if len(s) == 8:
+            s[0].value = ast.Foreach(s[3].value, None, (s[5].value[1:], self._pos(s[5])), s[7].value, *self._at(s[1]))
         else:
-            p[0] = ast.Foreach(p[3], (p[5], self._at(p, 5)), (p[7], self._at(p, 7)), p[9], **self._at(p, 1))
+            s[0].value = ast.Foreach(
+                s[3].value,
+                (s[5].value[1:], self._pos(s[5])),
+                (s[7].value[1:], self._pos(s[7])),
+                s[9].value,
+                *self._at(s[1]),
+            )
 
     def p_while(self, p):
-        """while : WHILE LPAREN expr RPAREN statement"""
-        p[0] = ast.While(p[3], p[5], **self._at(p, 1))
+        """statement : WHILE LPAREN expr RPAREN statement"""
+        s = p.slice
+        s[0].value = ast.While(s[3].value, s[5].value, *self._at(s[1]))
 
     def p_forever(self, p):
-        """forever : FOREVER statement"""
-        p[0] = ast.Forever(p[2], **self._at(p, 1))
+        """statement : FOREVER statement"""
+        s = p.slice
+        s[0].value = ast.Forever(s[2].value, *self._at(s[1]))
 
     def p_switch(self, p):
-        """switch : SWITCH LPAREN expr RPAREN LBRACE cases RBRACE"""
-        defaults = [case for case in p[6] if case.value is None]
+        """statement : SWITCH LPAREN expr RPAREN LBRACE cases RBRACE"""
+        s = p.slice
+        cases = s[6].value
+        defaults = [case for case in cases if case.value is None]
         if len(defaults) > 1:
             self._error("switch has more than one default", defaults[1])
-        p[0] = ast.Switch(p[3], p[6], **self._at(p, 1))
+        s[0].value = ast.Switch(s[3].value, cases, *self._at(s[1]))
 
     def p_cases(self, p):
         """cases : cases case
         | empty"""
-        p[0] = [] if len(p) == 2 else p[1] + [p[2]]
+        s = p.slice
+        s[0].value = [] if len(s) == 2 else s[1].value + [s[2].value]
 
     def p_case(self, p):
         """case : CASE expr COLON statements
         | DEFAULT COLON statements"""
-        if len(p) == 5:
-            p[0] = ast.Case(p[2], p[4], **self._at(p, 1))
+        s = p.slice
+        if len(s) == 5:
+            s[0].value = ast.Case(s[2].value, s[4].value, *self._at(s[1]))
         else:
-            p[0] = ast.Case(None, p[3], **self._at(p, 1))
+            s[0].value = ast.Case(None, s[3].value, *self._at(s[1]))
 
     def p_function_def(self, p):
-        """function_def : FUNCTION ID LPAREN params RPAREN block"""
-        p[0] = ast.FunctionDef(p[2], p[4], p[6].body, **self._at(p, 2))
+        """statement : FUNCTION ID LPAREN params RPAREN block"""
+        s = p.slice
+        s[0].value = ast.FunctionDef(s[2].value, s[4].value, s[6].value.body, *self._at(s[2]))
 
     def p_params(self, p):
         """params : param_list
         | param_list COMMA
         | empty"""
-        p[0] = p[1] or []
+        s = p.slice
+        s[0].value = s[1].value or []
 
     def p_param_list(self, p):
         """param_list : param
         | param_list COMMA param"""
-        p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+        s = p.slice
+        s[0].value = [s[1].value] if len(s) == 2 else s[1].value + [s[3].value]
 
     def p_param(self, p):
         """param : VARIABLE
         | VARIABLE ASSIGN expr
         | ELLIPSIS VARIABLE"""
-        if p.slice[1].type == "ELLIPSIS":
-            p[0] = ast.Param(p[2], None, True, **self._at(p, 2))
+        s = p.slice
+        if s[1].type == "ELLIPSIS":
+            s[0].value = ast.Param(s[2].value[1:], None, True, *self._at(s[2]))
         else:
-            p[0] = ast.Param(p[1], p[3] if len(p) == 4 else None, False, **self._at(p, 1))
+            s[0].value = ast.Param(s[1].value[1:], s[3].value if len(s) == 4 else None, False, *self._at(s[1]))
 
     def p_class_def(self, p):
-        """class_def : CLASS ID LBRACE members RBRACE"""
-        p[0] = ast.ClassDef(p[2], p[4], **self._at(p, 2))
+        """statement : CLASS ID LBRACE members RBRACE"""
+        s = p.slice
+        s[0].value = ast.ClassDef(s[2].value, s[4].value, *self._at(s[2]))
 
     def p_members(self, p):
         """members : members member
         | empty"""
-        p[0] = [] if len(p) == 2 else p[1] + [p[2]]
+        s = p.slice
+        s[0].value = [] if len(s) == 2 else s[1].value + [s[2].value]
 
     def p_member_constructor(self, p):
         """member : CONSTRUCTOR LPAREN params RPAREN block"""
-        p[0] = ast.Constructor(p[3], p[5].body, **self._at(p, 1))
+        s = p.slice
+        s[0].value = ast.Constructor(s[3].value, s[5].value.body, *self._at(s[1]))
 
     def p_member_method(self, p):
         """member : modifiers FUNCTION ID LPAREN params RPAREN block"""
-        mods = p[1]
+        s = p.slice
+        mods = s[1].value
         if "readonly" in mods:
-            raise HSLSyntaxError("a function cannot be readonly", Position(**self._at(p, 2)))
-        p[0] = ast.Method(p[3], p[5], p[7].body, "private" in mods, "static" in mods, **self._at(p, 3))
+            raise HSLSyntaxError("a function cannot be readonly", Position(*self._at(s[2])))
+        s[0].value = ast.Method(
+            s[3].value, s[5].value, s[7].value.body, "private" in mods, "static" in mods, *self._at(s[3])
+        )
 
     def p_member_property(self, p):
         """member : modifiers VARIABLE SEMI
         | modifiers VARIABLE ASSIGN expr SEMI"""
-        mods = p[1]
-        default = p[4] if len(p) == 6 else None
-        p[0] = ast.Property(
-            p[2], default, "private" in mods, "readonly" in mods, "static" in mods, **self._at(p, 2)
+        s = p.slice
+        mods = s[1].value
+        default = s[4].value if len(s) == 6 else None
+        s[0].value = ast.Property(
+            s[2].value[1:], default, "private" in mods, "readonly" in mods, "static" in mods, *self._at(s[2])
         )
 
     def p_modifiers(self, p):
@@ -382,28 +439,31 @@ class HSLParser:
         | modifiers READONLY
         | modifiers STATIC
         | empty"""
-        if len(p) == 2:
-            p[0] = ()
+        s = p.slice
+        if len(s) == 2:
+            s[0].value = ()
         else:
-            if p[2] in p[1]:
-                raise HSLSyntaxError("%s given twice" % p[2], Position(**self._at(p, 2)))
-            p[0] = p[1] + (p[2],)
+            if s[2].value in s[1].value:
+                raise HSLSyntaxError("%s given twice" % s[2].value, Position(*self._at(s[2])))
+            s[0].value = s[1].value + (s[2].value,)
 
     def p_try(self, p):
-        """try : TRY block CATCH LPAREN VARIABLE RPAREN block
+        """statement : TRY block CATCH LPAREN VARIABLE RPAREN block
         | TRY block CATCH block"""
-        if len(p) == 8:
-            p[0] = ast.Try(p[2].body, (p[5], self._at(p, 5)), p[7].body, **self._at(p, 1))
+        s = p.slice
+        if len(s) == 8:
+            s[0].value = ast.Try(s[2].value.body, (s[5].value[1:], self._pos(s[5])), s[7].value.body, *self._at(s[1]))
         else:
-            p[0] = ast.Try(p[2].body, None, p[4].body, **self._at(p, 1))
+            s[0].value = ast.Try(s[2].value.body, None, s[4].value.body, *self._at(s[1]))
 
     def p_barrier(self, p):
-        """barrier : BARRIER expr block
+        """statement : BARRIER expr block
         | BARRIER expr DARROW VARIABLE block"""
-        if len(p) == 4:
-            p[0] = ast.Barrier(p[2], None, p[3].body, **self._at(p, 1))
+        s = p.slice
+        if len(s) == 4:
+            s[0].value = ast.Barrier(s[2].value, None, s[3].value.body, *self._at(s[1]))
         else:
-            p[0] = ast.Barrier(p[2], (p[4], self._at(p, 4)), p[5].body, **self._at(p, 1))
+            s[0].value = ast.Barrier(s[2].value, (s[4].value[1:], self._pos(s[4])), s[5].value.body, *self._at(s[1]))
 
     # -- expressions ----------------------------------------------------------
 
@@ -431,24 +491,28 @@ class HSLParser:
         | expr SHL expr
         | expr SHR expr
         | expr USHR expr"""
-        p[0] = ast.Binary(p[2], p[1], p[3], **self._at(p, 2))
+        s = p.slice
+        s[0].value = ast.Binary(s[2].value, s[1].value, s[3].value, *self._at(s[2]))
 
     def p_expr_logical(self, p):
         """expr : expr AND expr
         | expr OR expr"""
-        p[0] = ast.Logical(p[2], p[1], p[3], **self._at(p, 2))
+        s = p.slice
+        s[0].value = ast.Logical(s[2].value, s[1].value, s[3].value, *self._at(s[2]))
 
     def p_expr_ternary(self, p):
         """expr : expr QUESTION expr COLON expr
         | expr QUESTION COLON expr"""
-        if len(p) == 6:
-            p[0] = ast.Ternary(p[1], p[3], p[5], **self._at(p, 2))
+        s = p.slice
+        if len(s) == 6:
+            s[0].value = ast.Ternary(s[1].value, s[3].value, s[5].value, *self._at(s[2]))
         else:
-            p[0] = ast.Ternary(p[1], None, p[4], **self._at(p, 2))
+            s[0].value = ast.Ternary(s[1].value, None, s[4].value, *self._at(s[2]))
 
     def p_expr_coalesce(self, p):
         """expr : expr COALESCE expr"""
-        p[0] = ast.Coalesce(p[1], p[3], **self._at(p, 2))
+        s = p.slice
+        s[0].value = ast.Coalesce(s[1].value, s[3].value, *self._at(s[2]))
 
     def p_expr_assign(self, p):
         """expr : expr ASSIGN expr
@@ -460,19 +524,21 @@ class HSLParser:
         | expr POW_ASSIGN expr
         | expr DOT_ASSIGN expr
         | expr COALESCE_ASSIGN expr"""
-        op = _ASSIGN_OPS[p[2]]
-        target = p[1]
+        s = p.slice
+        symbol = s[2].value
+        op = _ASSIGN_OPS[symbol]
+        target = s[1].value
         if isinstance(target, ast.ArrayLit):
             if op is not None:
-                self._error("cannot use %s with a destructuring assignment" % p[2], target)
+                self._error("cannot use %s with a destructuring assignment" % symbol, target)
             self._check_pattern(target)
         elif not isinstance(target, (ast.Var, ast.Index, ast.Slice, ast.Prop)) and not (
             isinstance(target, ast.Static) and target.var
         ):
             self._error("cannot assign to this expression", target)
         elif isinstance(target, ast.Slice) and op is not None:
-            self._error("cannot use %s with a slice" % p[2], target)
-        p[0] = ast.Assign(target, op, p[3], **self._at(p, 2))
+            self._error("cannot use %s with a slice" % symbol, target)
+        s[0].value = ast.Assign(target, op, s[3].value, *self._at(s[2]))
 
     def _check_pattern(self, pattern):
         """A destructuring pattern: variables (with defaults), one trailing rest, all keyed or none."""
@@ -503,20 +569,25 @@ class HSLParser:
         | BANG expr
         | NOT expr
         | BNOT expr"""
-        op = "!" if p[1] in ("!", "not") else p[1]
-        p[0] = ast.Unary(op, p[2], **self._at(p, 1))
+        s = p.slice
+        op = s[1].value
+        if op == "not":
+            op = "!"
+        s[0].value = ast.Unary(op, s[2].value, *self._at(s[1]))
 
     def p_expr_prefix(self, p):
         """expr : INC postfix
         | DEC postfix"""
-        self._check_incdec(p[2])
-        p[0] = ast.IncDec(p[1], True, p[2], **self._at(p, 1))
+        s = p.slice
+        self._check_incdec(s[2].value)
+        s[0].value = ast.IncDec(s[1].value, True, s[2].value, *self._at(s[1]))
 
     def p_expr_postfix_incdec(self, p):
         """expr : postfix INC
         | postfix DEC"""
-        self._check_incdec(p[1])
-        p[0] = ast.IncDec(p[2], False, p[1], **self._at(p, 2))
+        s = p.slice
+        self._check_incdec(s[1].value)
+        s[0].value = ast.IncDec(s[2].value, False, s[1].value, *self._at(s[2]))
 
     def _check_incdec(self, target):
         if not isinstance(target, (ast.Var, ast.Index, ast.Prop)) and not (
@@ -526,202 +597,242 @@ class HSLParser:
 
     def p_expr_postfix(self, p):
         """expr : postfix"""
-        p[0] = p[1]
+        s = p.slice
+        s[0].value = s[1].value
 
-    def p_postfix_primary(self, p):
-        """postfix : primary"""
-        p[0] = p[1]
+    # Primary expressions are postfix expressions themselves (no rule
+    # "postfix : primary"): one reduction less for every operand.
 
     def p_postfix_index(self, p):
         """postfix : postfix LBRACKET expr RBRACKET
         | postfix LBRACKET RBRACKET"""
-        p[0] = ast.Index(p[1], p[3] if len(p) == 5 else None, **self._at(p, 2))
+        s = p.slice
+        s[0].value = ast.Index(s[1].value, s[3].value if len(s) == 5 else None, *self._at(s[2]))
 
     def p_postfix_slice(self, p):
         """postfix : postfix LBRACKET expr_opt COLON expr_opt RBRACKET
         | postfix LBRACKET expr_opt COLON expr_opt COLON expr_opt RBRACKET
         | postfix LBRACKET expr_opt DCOLON expr_opt RBRACKET"""
-        if p.slice[4].type == "DCOLON":
-            start, stop, step = p[3], None, p[5]
+        s = p.slice
+        if s[4].type == "DCOLON":
+            start, stop, step = s[3].value, None, s[5].value
         else:
-            start, stop, step = p[3], p[5], p[7] if len(p) == 9 else None
-        p[0] = ast.Slice(p[1], start, stop, step, **self._at(p, 2))
+            start, stop, step = s[3].value, s[5].value, s[7].value if len(s) == 9 else None
+        s[0].value = ast.Slice(s[1].value, start, stop, step, *self._at(s[2]))
 
     def p_postfix_call(self, p):
         """postfix : postfix LPAREN args RPAREN"""
-        func = p[1]
+        s = p.slice
+        func = s[1].value
         if isinstance(func, (ast.Name, ast.Builtin, ast.Prop, ast.Static)):
-            pos = {"file": func.file, "line": func.line, "column": func.column}
+            s[0].value = ast.Call(func, s[3].value, func.file, func.line, func.column)
         else:
-            pos = self._at(p, 2)
-        p[0] = ast.Call(func, p[3], **pos)
+            s[0].value = ast.Call(func, s[3].value, *self._at(s[2]))
 
     def p_postfix_prop(self, p):
         """postfix : postfix ARROW ID"""
-        p[0] = ast.Prop(p[1], p[3], **self._at(p, 3))
+        s = p.slice
+        s[0].value = ast.Prop(s[1].value, s[3].value, *self._at(s[3]))
 
     def p_args(self, p):
         """args : arg_list
         | arg_list COMMA
         | empty"""
-        p[0] = p[1] or []
+        s = p.slice
+        s[0].value = s[1].value or []
 
     def p_arg_list(self, p):
-        """arg_list : arg
-        | arg_list COMMA arg"""
-        p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+        """arg_list : expr
+        | arg_list COMMA expr"""
+        s = p.slice
+        value = s[-1].value
+        arg = ast.Arg(value, False, value.file, value.line, value.column)
+        s[0].value = [arg] if len(s) == 2 else s[1].value + [arg]
 
-    def p_arg(self, p):
-        """arg : expr
-        | ELLIPSIS expr"""
-        if len(p) == 2:
-            p[0] = ast.Arg(p[1], False).at(p[1])
-        else:
-            p[0] = ast.Arg(p[2], True, **self._at(p, 1))
+    def p_arg_list_spread(self, p):
+        """arg_list : ELLIPSIS expr
+        | arg_list COMMA ELLIPSIS expr"""
+        s = p.slice
+        arg = ast.Arg(s[-1].value, True, *self._at(s[-2]))
+        s[0].value = [arg] if len(s) == 3 else s[1].value + [arg]
 
     def p_primary_variable(self, p):
-        """primary : VARIABLE"""
-        p[0] = ast.Var(p[1], **self._at(p, 1))
+        """postfix : VARIABLE"""
+        s = p.slice
+        s[0].value = ast.Var(s[1].value[1:], *self._at(s[1]))
 
     def p_primary_number(self, p):
-        """primary : NUMBER"""
-        p[0] = ast.Number(p[1], **self._at(p, 1))
+        """postfix : NUMBER"""
+        s = p.slice
+        s[0].value = ast.Number(s[1].value, *self._at(s[1]))
 
     def p_primary_string(self, p):
-        """primary : STRING"""
-        p[0] = self._string(p[1], self._at(p, 1))
+        """postfix : STRING"""
+        s = p.slice
+        s[0].value = self._string(s[1].value, *self._at(s[1]))
 
     def p_primary_regex(self, p):
-        """primary : REGEX"""
-        p[0] = ast.Regex(p[1][0], p[1][1], **self._at(p, 1))
+        """postfix : REGEX"""
+        s = p.slice
+        pattern, flags = s[1].value
+        s[0].value = ast.Regex(pattern, flags, *self._at(s[1]))
 
     def p_primary_constant(self, p):
-        """primary : TRUE
+        """postfix : TRUE
         | FALSE
         | NONE"""
-        if p[1] == "none":
-            p[0] = ast.NoneLit(**self._at(p, 1))
+        s = p.slice
+        word = s[1].value
+        if word == "none":
+            s[0].value = ast.NoneLit(*self._at(s[1]))
         else:
-            p[0] = ast.Bool(p[1] == "true", **self._at(p, 1))
+            s[0].value = ast.Bool(word == "true", *self._at(s[1]))
 
     def p_primary_name(self, p):
-        """primary : ID"""
-        p[0] = ast.Name(p[1], **self._at(p, 1))
+        """postfix : ID"""
+        s = p.slice
+        s[0].value = ast.Name(s[1].value, *self._at(s[1]))
 
     def p_primary_builtin(self, p):
-        """primary : BUILTIN ID"""
-        p[0] = ast.Builtin(p[2], **self._at(p, 2))
+        """postfix : BUILTIN ID"""
+        s = p.slice
+        s[0].value = ast.Builtin(s[2].value, *self._at(s[2]))
 
     def p_primary_static(self, p):
-        """primary : ID DCOLON ID
+        """postfix : ID DCOLON ID
         | ID DCOLON VARIABLE
         | STATIC DCOLON ID
         | STATIC DCOLON VARIABLE"""
-        is_var = p.slice[3].type == "VARIABLE"
-        scope = None if p.slice[1].type == "STATIC" else p[1]
-        p[0] = ast.Static(scope, p[3], is_var, **self._at(p, 3))
+        s = p.slice
+        is_var = s[3].type == "VARIABLE"
+        scope = None if s[1].type == "STATIC" else s[1].value
+        name = s[3].value[1:] if is_var else s[3].value
+        s[0].value = ast.Static(scope, name, is_var, *self._at(s[3]))
 
     def p_primary_paren(self, p):
-        """primary : LPAREN expr RPAREN"""
-        p[0] = p[2]
+        """postfix : LPAREN expr RPAREN"""
+        s = p.slice
+        s[0].value = s[2].value
 
     def p_primary_array(self, p):
-        """primary : LBRACKET array_items RBRACKET
+        """postfix : LBRACKET array_items RBRACKET
         | ARRAY LPAREN array_items RPAREN"""
-        p[0] = ast.ArrayLit(p[2] if len(p) == 4 else p[3], **self._at(p, 1))
+        s = p.slice
+        s[0].value = ast.ArrayLit(s[2].value if len(s) == 4 else s[3].value, *self._at(s[1]))
 
     def p_array_items(self, p):
         """array_items : item_list
         | item_list COMMA
         | empty"""
-        p[0] = p[1] or []
+        s = p.slice
+        s[0].value = s[1].value or []
 
     def p_item_list(self, p):
-        """item_list : item
-        | item_list COMMA item"""
-        p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+        """item_list : expr
+        | item_list COMMA expr"""
+        s = p.slice
+        value = s[-1].value
+        item = ast.ArrayItem(None, value, False, value.file, value.line, value.column)
+        s[0].value = [item] if len(s) == 2 else s[1].value + [item]
 
-    def p_item(self, p):
-        """item : expr
-        | expr DARROW expr
-        | ELLIPSIS expr"""
-        if p.slice[1].type == "ELLIPSIS":
-            p[0] = ast.ArrayItem(None, p[2], True, **self._at(p, 1))
-        elif len(p) == 4:
-            p[0] = ast.ArrayItem(p[1], p[3], False).at(p[1])
-        else:
-            p[0] = ast.ArrayItem(None, p[1], False).at(p[1])
+    def p_item_list_keyed(self, p):
+        """item_list : expr DARROW expr
+        | item_list COMMA expr DARROW expr"""
+        s = p.slice
+        key = s[-3].value
+        item = ast.ArrayItem(key, s[-1].value, False, key.file, key.line, key.column)
+        s[0].value = [item] if len(s) == 4 else s[1].value + [item]
+
+    def p_item_list_spread(self, p):
+        """item_list : ELLIPSIS expr
+        | item_list COMMA ELLIPSIS expr"""
+        s = p.slice
+        item = ast.ArrayItem(None, s[-1].value, True, *self._at(s[-2]))
+        s[0].value = [item] if len(s) == 3 else s[1].value + [item]
 
     def p_primary_function(self, p):
-        """primary : FUNCTION LPAREN params RPAREN block
+        """postfix : FUNCTION LPAREN params RPAREN block
         | FUNCTION LPAREN params RPAREN CLOSURE LPAREN varlist RPAREN block"""
-        if len(p) == 6:
-            p[0] = ast.FuncLit(p[3], [], p[5].body, **self._at(p, 1))
+        s = p.slice
+        if len(s) == 6:
+            s[0].value = ast.FuncLit(s[3].value, [], s[5].value.body, *self._at(s[1]))
         else:
-            p[0] = ast.FuncLit(p[3], p[7], p[9].body, **self._at(p, 1))
+            s[0].value = ast.FuncLit(s[3].value, s[7].value, s[9].value.body, *self._at(s[1]))
 
     def p_primary_isset(self, p):
-        """primary : ISSET LPAREN expr RPAREN
+        """postfix : ISSET LPAREN expr RPAREN
         | UNSET LPAREN expr RPAREN"""
-        target = p[3]
+        s = p.slice
+        word = s[1].value
+        target = s[3].value
         if not isinstance(target, (ast.Var, ast.Index, ast.Prop, ast.Slice)) and not (
             isinstance(target, ast.Static) and target.var
         ):
-            self._error("%s() takes a variable" % p[1], target)
+            self._error("%s() takes a variable" % word, target)
         if isinstance(target, ast.Index) and target.index is None:
-            self._error("%s() cannot take []" % p[1], target)
-        cls = ast.Isset if p[1] == "isset" else ast.Unset
-        p[0] = cls(target, **self._at(p, 1))
+            self._error("%s() cannot take []" % word, target)
+        cls = ast.Isset if word == "isset" else ast.Unset
+        s[0].value = cls(target, *self._at(s[1]))
 
     def p_primary_cache(self, p):
-        """primary : CACHE LBRACKET array_items RBRACKET cached_call
+        """postfix : CACHE LBRACKET array_items RBRACKET cached_call
         | CACHE cached_call"""
-        if len(p) == 6:
-            options = ast.ArrayLit(p[3], **self._at(p, 2))
-            call = p[5]
+        s = p.slice
+        if len(s) == 6:
+            options = ast.ArrayLit(s[3].value, *self._at(s[2]))
+            call = s[5].value
         else:
             options = None
-            call = p[2]
-        p[0] = ast.Cache(options, call, **self._at(p, 1))
+            call = s[2].value
+        s[0].value = ast.Cache(options, call, *self._at(s[1]))
 
     def p_cached_call(self, p):
         """cached_call : ID LPAREN args RPAREN
         | BUILTIN ID LPAREN args RPAREN"""
-        if len(p) == 5:
-            p[0] = ast.Call(ast.Name(p[1], **self._at(p, 1)), p[3], **self._at(p, 1))
+        s = p.slice
+        if len(s) == 5:
+            at = self._at(s[1])
+            s[0].value = ast.Call(ast.Name(s[1].value, *at), s[3].value, *at)
         else:
-            p[0] = ast.Call(ast.Builtin(p[2], **self._at(p, 2)), p[4], **self._at(p, 2))
+            at = self._at(s[2])
+            s[0].value = ast.Call(ast.Builtin(s[2].value, *at), s[4].value, *at)
 
     def p_primary_match(self, p):
-        """primary : MATCH LPAREN expr RPAREN LBRACE arms RBRACE
+        """postfix : MATCH LPAREN expr RPAREN LBRACE arms RBRACE
         | MATCH LPAREN expr RPAREN LBRACE arms COMMA RBRACE"""
-        arms = p[6]
+        s = p.slice
+        arms = s[6].value
         defaults = [arm for arm in arms if arm.conditions is None]
         if len(defaults) > 1:
             self._error("match has more than one default", defaults[1])
-        p[0] = ast.Match(p[3], arms, **self._at(p, 1))
+        s[0].value = ast.Match(s[3].value, arms, *self._at(s[1]))
 
     def p_arms(self, p):
         """arms : arm
         | arms COMMA arm"""
-        p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+        s = p.slice
+        s[0].value = [s[1].value] if len(s) == 2 else s[1].value + [s[3].value]
 
     def p_arm(self, p):
-        """arm : match_values DARROW expr
-        | DEFAULT DARROW expr"""
-        if p.slice[1].type == "DEFAULT":
-            p[0] = ast.MatchArm(None, p[3], **self._at(p, 1))
-        else:
-            p[0] = ast.MatchArm(p[1], p[3]).at(p[1][0])
+        """arm : match_values DARROW expr"""
+        s = p.slice
+        first = s[1].value[0]
+        s[0].value = ast.MatchArm(s[1].value, s[3].value, first.file, first.line, first.column)
+
+    def p_arm_default(self, p):
+        """arm : DEFAULT DARROW expr"""
+        s = p.slice
+        s[0].value = ast.MatchArm(None, s[3].value, *self._at(s[1]))
 
     def p_match_values(self, p):
         """match_values : expr
         | match_values COMMA expr"""
-        p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+        s = p.slice
+        s[0].value = [s[1].value] if len(s) == 2 else s[1].value + [s[3].value]
 
     def p_empty(self, p):
         """empty :"""
-        p[0] = None
+        p.slice[0].value = None
 
     def p_error(self, t):
         if t is None:
@@ -734,12 +845,12 @@ class HSLParser:
         elif t.type == "NUMBER":
             what = "number"
         elif t.type == "VARIABLE":
-            what = "variable $%s" % t.value
+            what = "variable %s" % t.value
         elif t.type == "REGEX":
             what = "regex"
         else:
             what = "'%s'" % t.value
-        raise HSLSyntaxError("syntax error, unexpected %s" % what, self.lexer.position(t.lineno, t.lexpos))
+        raise HSLSyntaxError("syntax error, unexpected %s" % what, self.lexer.position(t.lexpos))
 
 
 _parser = None
