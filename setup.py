@@ -12,7 +12,7 @@ import glob
 import os
 import sys
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -115,6 +115,9 @@ setup(
             "halonconfig = halon.cli.halonconfig:main",
         ],
     },
+    # Optional: without a C compiler json_encode/json_decode take the
+    # pure-Python path in halon/hsl/stdlib/data.py (same results, slower).
+    ext_modules=[Extension("halon.hsl._jsonspeedups", ["halon/hsl/_jsonspeedups.c"], optional=True)],
     cmdclass={"build_py": build_generated},
     zip_safe=False,
 )
