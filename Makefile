@@ -1,6 +1,7 @@
 # The two commands a newcomer types: `make run` and `make test`.
 # Both create .venv and install the project into it; a second run only
-# re-installs when setup.py, the protobuf sources or the grammar changed.
+# re-installs when setup.py, the protobuf sources, the grammar or the C
+# accelerators changed.
 
 PYTHON  ?= python3
 VENV    := .venv
@@ -14,7 +15,7 @@ TESTS   ?= tests
 SYSTEM_PROGRAMS := redis-server smtp-source smtp-sink swaks openssl
 SYSTEM_PACKAGES := redis-server postfix swaks openssl libmagic1 publicsuffix
 
-GENERATED_FROM := setup.py $(wildcard proto/halon/*.proto) $(wildcard halon/hsl/parser.py)
+GENERATED_FROM := setup.py $(wildcard proto/halon/*.proto) $(wildcard halon/hsl/parser.py) $(wildcard halon/hsl/*.c)
 
 .PHONY: run test bench system venv clean
 
@@ -57,4 +58,4 @@ system:
 	fi
 
 clean:
-	rm -rf $(VENV) build *.egg-info _trial_temp* halon/hsl/_parsetab.py halon/control/pb/*_pb2.py
+	rm -rf $(VENV) build *.egg-info _trial_temp* halon/hsl/_parsetab.py halon/hsl/*.so halon/control/pb/*_pb2.py
