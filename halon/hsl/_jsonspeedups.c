@@ -285,21 +285,20 @@ is_list(PyObject *d)
 static int
 encode_items(Encoder *e, PyObject *d)
 {
-    int list = is_list(d);
-    char open = list ? '[' : '{';
+    int list = is_list(d); /* an empty array is a list */
     if (PyDict_GET_SIZE(d) == 0)
-        return put(&e->out, list ? "[]" : "{}", 2);
-    if (put(&e->out, &open, 1) < 0)
+        return put(&e->out, "[]", 2);
+    if (put(&e->out, list ? "[" : "{", 1) < 0)
         return FAIL;
     e->level++;
     Py_ssize_t pos = 0, count = 0;
     PyObject *k, *v;
     int r = OK;
     while (r == OK && PyDict_Next(d, &pos, &k, &v)) {
-        if (count++ && put(&e->out, ",", 1) < 0)
+        if ((count++ && put(&e->out, ",", 1) < 0) || newline(e) < 0)
             return FAIL;
-        if (newline(e) < 0)
-            return FAIL;
+        /* format_number() runs Python code: hold on to the value meanwhile. */
+        Py_INCREF(v);
         if (!list) {
             if (PyBytes_CheckExact(k))
                 r = encode_string(e, (unsigned char *)PyBytes_AS_STRING(k), PyBytes_GET_SIZE(k));
@@ -312,6 +311,7 @@ encode_items(Encoder *e, PyObject *d)
         }
         if (r == OK)
             r = encode_value(e, v);
+        Py_DECREF(v);
     }
     if (r != OK)
         return r;
