@@ -154,28 +154,30 @@ def _float_candidates(scope, params, body):
     count = 0
     stack = list(body)
     pop, push = stack.pop, stack.append
-    ast_type = py.AST
+    ast_type, name_type, constant_type, load_type = py.AST, py.Name, py.Constant, py.Load
     while stack:
         node = pop()
         count += 1
-        if count > _FLOAT_PATH_MAX_NODES:
-            return frozenset()
         cls = node.__class__
         shape = _SHAPES.get(cls)
         if shape is None:
             shape = _SHAPES[cls] = _shape(cls)
         for field in shape[1]:
             value = getattr(node, field, None)
-            if value.__class__ is list:
-                for item in value:
-                    if isinstance(item, ast_type):
-                        push(item)
-            elif isinstance(value, ast_type):
-                push(value)
-        if cls is py.Name:
-            if node.ctx.__class__ is not py.Load:
-                names.discard(node.id)
-        elif cls is py.Compare:
+            for item in value if value.__class__ is list else (value,):
+                kind = item.__class__
+                # Leaves are counted here rather than pushed and popped.
+                if kind is name_type:
+                    count += 1
+                    if item.ctx.__class__ is not load_type:
+                        names.discard(item.id)
+                elif kind is constant_type:
+                    count += 1
+                elif isinstance(item, ast_type):
+                    push(item)
+        if count > _FLOAT_PATH_MAX_NODES:
+            return frozenset()
+        if cls is py.Compare:
             last = node.comparators[-1]
             if last.__class__ is py.Name and last.id == "float":
                 for operand in [node.left, *node.comparators[:-1]]:
@@ -281,13 +283,12 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         (L{_fill_positions}).
         """
         index = self._file_index(node.file) if node.file != self.files[0] else 0
-        line = index * LINE_BASE + max(node.line, 1)
-        col = max(node.column - 1, 0)
         if getattr(target, "lineno", None) is None:
-            target.lineno = line
-            target.col_offset = col
-            target.end_lineno = line
-            target.end_col_offset = col + 1
+            line = node.line
+            col = node.column - 1
+            target.lineno = target.end_lineno = index * LINE_BASE + (line if line > 1 else 1)
+            target.col_offset = col if col > 0 else 0
+            target.end_col_offset = (col if col > 0 else 0) + 1
         return target
 
     def error(self, message, node):
