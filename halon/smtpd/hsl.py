@@ -130,6 +130,13 @@ def _address(value, function):
     raise HSLRuntimeError("%s(): an address is a string or an array with localpart and domain" % function)
 
 
+# phase -> (HSL name, _Outcome method) of its hook functions.
+_BOUND = {
+    phase: tuple((name, "pass_" if name == "Pass" else name.lower()) for name in names)
+    for phase, names in PHASE_FUNCTIONS.items()
+}
+
+
 class _Outcome:
     """What one execution decided; filled in on the script's thread."""
 
@@ -145,17 +152,15 @@ class _Outcome:
 
     def functions(self):
         """The hook functions of this phase, bound to this execution."""
-        phase = self.phase
-        made = {
-            "Accept": self.accept,
-            "Reject": lambda reason=None, options=None: self.refuse(Decision.REJECT, "Reject", reason, options),
-            "Defer": lambda reason=None, options=None: self.refuse(Decision.DEFER, "Defer", reason, options),
-            "Reply": self.reply,
-            "Pass": self.pass_,
-        }
-        return {name: made[name] for name in PHASE_FUNCTIONS[phase]}
+        return {name: getattr(self, attr) for name, attr in _BOUND[self.phase]}
 
     def accept(self, options=None):
+        if options is None:
+            # The usual call, Accept() alone: nothing to read from options.
+            decision = Decision(Decision.ACCEPT)
+            if self.stager is not None:
+                decision.queue = list(self.stager.entries)
+            self._decide(decision)
         phase = self.phase
         opts = _options(options, _ACCEPT_OPTIONS[phase], "Accept")
         code, enhanced = _reply_codes(opts)
@@ -185,6 +190,12 @@ class _Outcome:
         if self.stager is not None:
             decision.queue = list(self.stager.entries)
         self._decide(decision)
+
+    def reject(self, reason=None, options=None):
+        self.refuse(Decision.REJECT, "Reject", reason, options)
+
+    def defer(self, reason=None, options=None):
+        self.refuse(Decision.DEFER, "Defer", reason, options)
 
     def refuse(self, action, function, reason, options):
         opts = _options(options, _REFUSE_OPTIONS, function)
@@ -276,8 +287,7 @@ def _hsl(value):
     if kind is str:
         return value.encode("utf-8", "surrogateescape")
     if kind is dict:
-        # Our own field names: str keys, never integer-like (see _names).
-        return _names({(k.encode("utf-8") if type(k) is str else k): _hsl(v) for k, v in value.items()})
+        return _hsl_names(value)
     if value is None or kind is bytes or kind is float or kind is bool:
         return value
     if kind is int:
@@ -294,15 +304,22 @@ def _hsl(value):
     raise TypeError("no HSL form for %r" % (value,))
 
 
-def _names(mapping):
+def _hsl_names(mapping):
     """
-    An array keyed by our own field names, which never look like
-    integers, so HSLArray.set's per-key normalisation is skipped: these
-    arrays are built for every script execution.
+    A dict keyed by our own field names (str, never integer-like) as an
+    array, without HSLArray.set's per-key normalisation; the common leaves
+    are converted here rather than by a call each: these arrays are built
+    for every script execution.
     """
-    array = HSLArray()
-    array._d = mapping
-    return array
+    out = {}
+    for key, value in mapping.items():
+        kind = type(value)
+        if kind is str:
+            value = value.encode("utf-8", "surrogateescape")
+        elif not (kind is bytes or value is None or kind is float or kind is bool):
+            value = _hsl(value)
+        out[key.encode("utf-8") if type(key) is str else key] = value
+    return HSLArray.from_dict(out, 0.0)
 
 
 class _Params(dict):
