@@ -438,10 +438,12 @@ hex4(const unsigned char *p, Py_UCS4 *c)
     *c = 0;
     for (int i = 0; i < 4; i++) {
         unsigned char h = p[i];
-        int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
-        if (v < 0)
+        if (h >= '0' && h <= '9')
+            *c = (*c << 4) | (h - '0');
+        else if ((h | 0x20) >= 'a' && (h | 0x20) <= 'f')
+            *c = (*c << 4) | ((h | 0x20) - 'a' + 10);
+        else
             return FAIL;
-        *c = (*c << 4) | v;
     }
     return OK;
 }
