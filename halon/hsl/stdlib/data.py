@@ -2,8 +2,8 @@
 Data formats: JSON, CSV and YAML.
 
 JSON goes straight between HSL values and bytes in the C accelerator
-halon/hsl/_jsonspeedups.c when it is built (a 1 MB document takes about
-a hundredth of a second each way); without it, or for values it does not
+halon/hsl/_jsonspeedups.c when it is built (a 1 MB document takes 10 to
+20 ms each way, as long as Python's own codec); without it, or for values it does not
 know, through Python's codec with a conversion pass on either side, which
 is the reference for what the accelerator must give.  Arrays keyed 0, 1,
 ... n-1 encode as JSON arrays, other arrays as objects (number keys become
