@@ -3,11 +3,11 @@ Data formats: JSON, CSV and YAML.
 
 JSON goes straight between HSL values and bytes in the C accelerator
 halon/hsl/_jsonspeedups.c when it is built (a 1 MB document takes 10 to
-20 ms each way, as long as Python's own codec); without it, or for values it does not
-know, through Python's codec with a conversion pass on either side, which
-is the reference for what the accelerator must give.  Arrays keyed 0, 1,
-... n-1 encode as JSON arrays, other arrays as objects (number keys become
-strings); JSON strings must be UTF-8.
+20 ms each way, as Python's own codec does); without it, or for values
+it does not know, through Python's codec with a conversion pass on either
+side, which is the reference for what the accelerator must give.  Arrays
+keyed 0, 1, ... n-1 encode as JSON arrays, other arrays as objects (number
+keys become strings); JSON strings must be UTF-8.
 Anything that cannot be represented (nan, objects, functions, bytes that
 are not UTF-8) makes json_encode() return none, as does malformed input to
 the decoders.
