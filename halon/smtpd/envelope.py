@@ -94,14 +94,25 @@ class Transaction:
     end of data, RSET, HELO/EHLO and STARTTLS.
     """
 
-    __slots__ = ("id", "sender", "senderparams", "recipients", "ts")
+    __slots__ = ("_id", "sender", "senderparams", "recipients", "ts")
 
     def __init__(self, tid=None):
-        self.id = tid or new_id()
+        self._id = tid or None
         self.sender = None
         self.senderparams = {}
         self.recipients = []
         self.ts = None
+
+    @property
+    def id(self):
+        """
+        Made when first read: most sessions replace the transaction they
+        start with (at HELO) and the one after their message (at QUIT)
+        without anything asking for its id.
+        """
+        if self._id is None:
+            self._id = new_id()
+        return self._id
 
     @property
     def started(self):

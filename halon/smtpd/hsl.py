@@ -295,6 +295,8 @@ def _hsl(value):
     if kind is list or kind is tuple:
         return HSLArray.from_list([_hsl(v) for v in value])
     if kind is _Params:
+        if not value:
+            return HSLArray.from_dict({}, 0.0)
         return HSLArray({k: _hsl(v) for k, v in value.items()})
     if isinstance(value, (HSLArray, HSLObject, HSLResource, bytes, float)):
         return value
