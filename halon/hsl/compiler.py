@@ -280,15 +280,17 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         """
         Give Python node C{target} C{node}'s position unless it has one;
         unpositioned children take their parent's when the unit is done
-        (L{_fill_positions}).
+        (L{_fill_positions}).  Only where a node starts: errors are located
+        by that alone, and two attributes more would make the dictionary
+        of most nodes grow once more (compile() takes the end to be the
+        start).
         """
         index = self._file_index(node.file) if node.file != self.files[0] else 0
         if getattr(target, "lineno", None) is None:
             line = node.line
             col = node.column - 1
-            target.lineno = target.end_lineno = index * LINE_BASE + (line if line > 1 else 1)
+            target.lineno = index * LINE_BASE + (line if line > 1 else 1)
             target.col_offset = col if col > 0 else 0
-            target.end_col_offset = (col if col > 0 else 0) + 1
         return target
 
     def error(self, message, node):
@@ -949,9 +951,8 @@ def _fill_positions(tree, names):
             found.update(n for n in node.names if n in names)
         if positioned:
             if getattr(node, "lineno", None) is None:
-                node.lineno = node.end_lineno = line
+                node.lineno = line
                 node.col_offset = col
-                node.end_col_offset = col + 1
             else:
                 line, col = node.lineno, node.col_offset
         for field in fields:
@@ -961,9 +962,8 @@ def _fill_positions(tree, names):
                 if kind is name_type or kind is constant_type:
                     # Leaves (half the nodes) are done here, not pushed and popped.
                     if getattr(item, "lineno", None) is None:
-                        item.lineno = item.end_lineno = line
+                        item.lineno = line
                         item.col_offset = col
-                        item.end_col_offset = col + 1
                     if names:
                         if kind is name_type:
                             if item.id in names and item.ctx.__class__ is load_type:

@@ -174,7 +174,7 @@ class HSLLexer:
 
     # Discarded without a call into Python: line numbers are not counted as
     # the lexer goes but found from a token's offset when a node needs one.
-    t_ignore_newline = r"\n+"
+    t_ignore_newline = r"\n[\n \t\r\f\v]*"
     t_ignore_comment_block = r"/\*(?:.|\n)*?\*/"
     t_ignore_comment_line = r"//[^\n]*"
 

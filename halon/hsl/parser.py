@@ -179,6 +179,9 @@ class HSLParser:
         """statements :"""
         p.slice[0].value = []
 
+    # The commonest simple statements are also statements with their SEMI
+    # in the same rule: one reduction less for each.
+
     def p_statement_simple(self, p):
         """statement : simple SEMI"""
         s = p.slice
@@ -200,21 +203,29 @@ class HSLParser:
         s[0].value = ast.Block(body, *self._at(s[1]))
 
     def p_simple_expr(self, p):
-        """simple : expr"""
+        """simple : expr
+        statement : expr SEMI"""
         s = p.slice
         value = s[1].value
         s[0].value = ast.ExprStmt(value, value.file, value.line, value.column)
 
     def p_simple_echo(self, p):
-        """simple : ECHO expr"""
+        """simple : ECHO expr
+        statement : ECHO expr SEMI"""
         s = p.slice
         s[0].value = ast.Echo(s[2].value, *self._at(s[1]))
 
     def p_simple_return(self, p):
         """simple : RETURN expr
-        | RETURN"""
+        statement : RETURN expr SEMI"""
         s = p.slice
-        s[0].value = ast.Return(s[2].value if len(s) == 3 else None, *self._at(s[1]))
+        s[0].value = ast.Return(s[2].value, *self._at(s[1]))
+
+    def p_simple_return_none(self, p):
+        """simple : RETURN
+        statement : RETURN SEMI"""
+        s = p.slice
+        s[0].value = ast.Return(None, *self._at(s[1]))
 
     def p_simple_break(self, p):
         """simple : BREAK"""
