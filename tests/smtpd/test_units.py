@@ -6,12 +6,13 @@ limiter; and the protocol's timeouts and shutdown on a task.Clock.
 
 import base64
 
-from twisted.internet import defer, task
+from twisted.internet import defer, reactor, task
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
+from halon.queue import spool as spool_files
 from halon.smtpd.data import BAD_END, DONE, DataReader
-from halon.smtpd.envelope import Address, PathError, parse_path
+from halon.smtpd.envelope import Address, PathError, new_id, parse_path
 from halon.smtpd.hooks import Hooks, QueueStager
 from halon.smtpd.limits import ConnectionLimiter
 from halon.smtpd.proxyproto import Networks, ProxyError, parse_header
@@ -337,3 +338,51 @@ def _done():
     from twisted.python.failure import Failure
 
     return Failure(ConnectionDone())
+
+
+class SpoolCommitTests(unittest.TestCase):
+    """Commits written by the caller (small, syncfs or none) or by the commit thread (large, or fsync)."""
+
+    def commit(self, sync, sizes):
+        path = self.mktemp()
+        spool = spool_files.Spool(path, reactor, sync)
+        spool.start()
+        self.addCleanup(spool.stop)
+        messages = [
+            spool_files.SpoolMessage(new_id(), {"sender": "a@example.com"}, [{"recipient": "b@example.org", "index": 0}], message=b"x" * size)
+            for size in sizes
+        ]
+        d = spool.commit(messages)
+
+        def committed(paths):
+            self.assertEqual(paths, [m.path for m in messages])
+            for message in messages:
+                stored = spool_files.read(message.path, 0)
+                self.assertEqual(stored.envelope["sender"], "a@example.com")
+                self.assertEqual(stored.read_message(), message.message)
+            self.assertEqual([name for name, _ in spool_files.entries(path) if not name.endswith(spool_files.SUFFIX)], [])
+            self.assertEqual(spool.committed, len(messages))
+
+        return d.addCallback(committed)
+
+    def test_small_commit_with_syncfs(self):
+        if spool_files._SYNCFS is None:
+            raise unittest.SkipTest("no syncfs here")
+        return self.commit("syncfs", [4096, 100])
+
+    def test_large_commit_goes_to_the_thread(self):
+        return self.commit("none", [spool_files.INLINE_BYTES + 1])
+
+    def test_fsync_commits(self):
+        return self.commit("fsync", [4096])
+
+    def test_a_commit_that_cannot_be_written_leaves_nothing(self):
+        path = self.mktemp()
+        spool = spool_files.Spool(path, reactor, "none")
+        spool.start()
+        self.addCleanup(spool.stop)
+        good = spool_files.SpoolMessage(new_id(), {}, [], message=b"x")
+        bad = spool_files.SpoolMessage(good.uuid, {}, [], message=b"y")
+        d = spool.commit([good, bad])
+        self.assertFailure(d, OSError)
+        return d.addCallback(lambda _: self.assertEqual(list(spool_files.entries(path)), []))
