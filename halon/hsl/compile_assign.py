@@ -8,7 +8,7 @@ takes private copies down the path and stores each back up.
 import ast as py
 
 from halon.hsl import ast
-from halon.hsl._pyast import _assign, _class_of, _const, _name, _r, _store
+from halon.hsl._pyast import _assign, _class_of, _const, _name, _r, _store, pn
 from halon.hsl.compile_expr import _FRESH
 
 
@@ -28,9 +28,9 @@ class AssignmentCompiler:
         if isinstance(node, _FRESH) or isinstance(node, ast.Call) and isinstance(node.func, ast.Builtin):
             return value
         temp = self.temp()
-        return py.IfExp(
-            test=py.Compare(
-                left=_class_of(py.NamedExpr(target=_store(temp), value=value)), ops=[py.Is()], comparators=[_name("R_HSLArray")]
+        return pn.IfExp(
+            test=pn.Compare(
+                left=_class_of(pn.NamedExpr(target=_store(temp), value=value)), ops=[py.Is()], comparators=[_name("R_HSLArray")]
             ),
             body=_r("share", _name(temp)),
             orelse=_name(temp),
@@ -49,8 +49,8 @@ class AssignmentCompiler:
                 return [_assign(pyname, self.stored(node.value))]
             if node.op == "??":
                 return [
-                    py.If(
-                        test=py.Compare(left=self.safe(target), ops=[py.Is()], comparators=[_const(None)]),
+                    pn.If(
+                        test=pn.Compare(left=self.safe(target), ops=[py.Is()], comparators=[_const(None)]),
                         body=[_assign(pyname, self.stored(node.value))],
                         orelse=[],
                     )
@@ -75,14 +75,14 @@ class AssignmentCompiler:
                 value = self.stored(node.value)
             else:
                 value = self.compound(_r("sget", cls, _const(target.name)), node)
-            return [py.Expr(self.at(_r("sset", cls, _const(target.name), value), node))]
+            return [pn.Expr(self.at(_r("sset", cls, _const(target.name), value), node))]
         if isinstance(target, ast.Prop) and self.is_this(target.obj):
             this = _name(self.scope.var("this"))
             if node.op is None:
                 value = self.stored(node.value)
             else:
                 value = self.compound(_r("prop", this, _const(target.name), _const(True)), node)
-            return [py.Expr(self.at(_r("setprop", this, _const(target.name), value, _const(True)), node))]
+            return [pn.Expr(self.at(_r("setprop", this, _const(target.name), value, _const(True)), node))]
         container, rebuild = self.path(target.obj, node)
         key = self.key_of(target)
         is_prop = isinstance(target, ast.Prop)
@@ -108,16 +108,16 @@ class AssignmentCompiler:
             current = _r("index", _name(holder), key)
         value = self.compound(current, node)
         store = _r("setprop" if is_prop else "setitem", _name(holder), key, value)
-        out.append(py.Expr(self.at(store, node)))
+        out.append(pn.Expr(self.at(store, node)))
         out += rebuild(_name(holder))
         return out
 
     def compound(self, current, node):
         if node.op == "??":
             temp = self.temp()
-            return py.IfExp(
-                test=py.Compare(
-                    left=py.NamedExpr(target=_store(temp), value=current), ops=[py.Is()], comparators=[_const(None)]
+            return pn.IfExp(
+                test=pn.Compare(
+                    left=pn.NamedExpr(target=_store(temp), value=current), ops=[py.Is()], comparators=[_const(None)]
                 ),
                 body=self.stored(node.value),
                 orelse=_name(temp),
@@ -147,9 +147,9 @@ class AssignmentCompiler:
             current = self.temp()
             self.pending.append(
                 self.at(
-                    py.Try(
+                    pn.Try(
                         body=[_assign(current, _name(pyname))],
-                        handlers=[py.ExceptHandler(type=_name("NameError"), name=None, body=[_assign(current, _const(None))])],
+                        handlers=[pn.ExceptHandler(type=_name("NameError"), name=None, body=[_assign(current, _const(None))])],
                         orelse=[],
                         finalbody=[],
                     ),
@@ -174,7 +174,7 @@ class AssignmentCompiler:
             return child, store
         if isinstance(node, ast.Static) and node.var:
             cls = self.static_scope(node)
-            return _r("sget", cls, _const(node.name)), lambda value: [py.Expr(_r("sset", cls, _const(node.name), value))]
+            return _r("sget", cls, _const(node.name)), lambda value: [pn.Expr(_r("sset", cls, _const(node.name), value))]
         if isinstance(node, (ast.Call, ast.Name)):
             return self.expr(node), lambda value: []
         raise self.error("cannot assign into this expression", assign)
@@ -187,7 +187,7 @@ class AssignmentCompiler:
             if item.spread:
                 target = item.value
                 pyname = self.var_target(target.name, target)
-                used_keys = py.List(elts=used, ctx=py.Load()) if keyed else _const(position)
+                used_keys = pn.List(elts=used, ctx=py.Load()) if keyed else _const(position)
                 out.append(_assign(pyname, _r("destructure_rest", _name(source), used_keys, _const(not keyed))))
                 continue
             key = self.expr(item.key) if keyed else _const(float(position))
@@ -204,8 +204,8 @@ class AssignmentCompiler:
             value = _r("destructure", _name(source), key)
             if default is not None:
                 temp = self.temp()
-                value = py.IfExp(
-                    test=py.Compare(left=py.NamedExpr(target=_store(temp), value=value), ops=[py.Is()], comparators=[_const(None)]),
+                value = pn.IfExp(
+                    test=pn.Compare(left=pn.NamedExpr(target=_store(temp), value=value), ops=[py.Is()], comparators=[_const(None)]),
                     body=self.stored(default),
                     orelse=_name(temp),
                 )

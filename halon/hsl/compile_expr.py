@@ -8,7 +8,7 @@ semantics differ from Python's become calls into L{halon.hsl.runtime}
 import ast as py
 
 from halon.hsl import ast
-from halon.hsl._pyast import _assign, _call, _class_of, _const, _name, _r, _store, _truthy
+from halon.hsl._pyast import _assign, _call, _class_of, _const, _name, _r, _store, _truthy, pn
 
 
 _BINARY = {
@@ -37,11 +37,11 @@ _BINARY = {
 
 
 def _arith(op):
-    return lambda a, b: py.BinOp(left=a, op=op(), right=b)
+    return lambda a, b: pn.BinOp(left=a, op=op(), right=b)
 
 
 def _compare(op):
-    return lambda a, b: py.Compare(left=a, ops=[op()], comparators=[b])
+    return lambda a, b: pn.Compare(left=a, ops=[op()], comparators=[b])
 
 
 # Operators with a plain Python fast path: operand type -> Python node.
@@ -133,7 +133,7 @@ class ExpressionCompiler:
                 parts.append(_const(part.value))
             else:
                 parts.append(self.at(_r("text", self.expr(part)), part))
-        return _call(py.Attribute(value=_const(b""), attr="join", ctx=py.Load()), py.Tuple(elts=parts, ctx=py.Load()))
+        return _call(pn.Attribute(value=_const(b""), attr="join", ctx=py.Load()), pn.Tuple(elts=parts, ctx=py.Load()))
 
     def e_Var(self, node):
         if node.name.startswith("\0"):
@@ -145,7 +145,7 @@ class ExpressionCompiler:
         if literal is not None:
             keys, next_index = literal
             values = [self.stored(item.value) for item in node.items]
-            return _r("literal", py.Dict(keys=[_const(k) for k in keys], values=values), _const(next_index))
+            return _r("literal", pn.Dict(keys=[_const(k) for k in keys], values=values), _const(next_index))
         flat = []
         for item in node.items:
             if item.spread:
@@ -154,7 +154,7 @@ class ExpressionCompiler:
                 flat += [_name("R_NOKEY"), self.stored(item.value)]
             else:
                 flat += [self.expr(item.key), self.stored(item.value)]
-        return _r("array", py.Tuple(elts=flat, ctx=py.Load()))
+        return _r("array", pn.Tuple(elts=flat, ctx=py.Load()))
 
     def constant_keys(self, node):
         """The normalised keys of an array literal whose keys are all constants, and its next index."""
@@ -191,7 +191,7 @@ class ExpressionCompiler:
 
     def declare(self, pyname):
         """Make C{pyname} a variable of the current Python function so closures can bind to it."""
-        self.pending.append(py.If(test=_const(False), body=[_assign(pyname, _const(None))], orelse=[]))
+        self.pending.append(pn.If(test=_const(False), body=[_assign(pyname, _const(None))], orelse=[]))
 
     def resolve(self, name, node):
         """The Python expression for function or class C{name}, and its arity if known."""
@@ -225,7 +225,7 @@ class ExpressionCompiler:
         out = []
         for arg in args:
             if arg.spread:
-                out.append(py.Starred(value=self.at(_r("spread", self.expr(arg.value)), arg), ctx=py.Load()))
+                out.append(pn.Starred(value=self.at(_r("spread", self.expr(arg.value)), arg), ctx=py.Load()))
             else:
                 out.append(self.stored(arg.value) if share else self.expr(arg.value))
         return out
@@ -259,7 +259,7 @@ class ExpressionCompiler:
         else:
             target = _r("call", self.expr(func))
             share = True
-        return py.Call(func=target, args=self.arguments(node.args, share), keywords=[])
+        return pn.Call(func=target, args=self.arguments(node.args, share), keywords=[])
 
     def static_scope(self, node):
         """The class (or module) C{node} names before C{::}."""
@@ -303,7 +303,7 @@ class ExpressionCompiler:
             target, arity = self.resolve(func.name, func)
         self.check_arity(func.name, arity, call.args, call)
         options = self.expr(node.options) if node.options is not None else _const(None)
-        args = py.List(elts=self.arguments(call.args, True), ctx=py.Load())
+        args = pn.List(elts=self.arguments(call.args, True), ctx=py.Load())
         return _r("cached_call", _name("R_cache_store"), options, _const(func.name), target, args)
 
     def e_Index(self, node):
@@ -326,13 +326,13 @@ class ExpressionCompiler:
                 return _const(-float(node.operand.value))
             return _r("neg", self.expr(node.operand))
         if node.op == "!":
-            return py.UnaryOp(op=py.Not(), operand=self.condition(node.operand))
+            return pn.UnaryOp(op=py.Not(), operand=self.condition(node.operand))
         return _r("bnot", self.expr(node.operand))
 
     def e_Binary(self, node):
         if node.op in ("=~", "!~"):
             match = _r("rmatch", self.expr(node.left), self.expr(node.right))
-            return match if node.op == "=~" else py.UnaryOp(op=py.Not(), operand=match)
+            return match if node.op == "=~" else pn.UnaryOp(op=py.Not(), operand=match)
         folded = self.fold(node)
         if folded is not None:
             return folded
@@ -371,10 +371,10 @@ class ExpressionCompiler:
         if not checks:
             return make(*operands)
         typed = [
-            _class_of(value if temp is None else py.NamedExpr(target=_store(temp), value=value)) for temp, value in checks
+            _class_of(value if temp is None else pn.NamedExpr(target=_store(temp), value=value)) for temp, value in checks
         ]
-        test = py.Compare(left=typed[0], ops=[py.Is()] * len(typed), comparators=typed[1:] + [_name(kind.__name__)])
-        return py.IfExp(test=test, body=make(*operands), orelse=helper)
+        test = pn.Compare(left=typed[0], ops=[py.Is()] * len(typed), comparators=typed[1:] + [_name(kind.__name__)])
+        return pn.IfExp(test=test, body=make(*operands), orelse=helper)
 
     def fold(self, node):
         """Constant folding of arithmetic on number literals, as HSL's compiler does."""
@@ -388,17 +388,17 @@ class ExpressionCompiler:
 
     def e_Logical(self, node):
         op = py.And() if node.op == "and" else py.Or()
-        return py.BoolOp(op=op, values=[self.condition(node.left), self.condition(node.right)])
+        return pn.BoolOp(op=op, values=[self.condition(node.left), self.condition(node.right)])
 
     def e_Ternary(self, node):
         if node.then is None:
             temp = self.temp()
-            return py.IfExp(
-                test=_truthy(py.NamedExpr(target=_store(temp), value=self.expr(node.cond))),
+            return pn.IfExp(
+                test=_truthy(pn.NamedExpr(target=_store(temp), value=self.expr(node.cond))),
                 body=_name(temp),
                 orelse=self.expr(node.orelse),
             )
-        return py.IfExp(test=self.condition(node.cond), body=self.expr(node.then), orelse=self.expr(node.orelse))
+        return pn.IfExp(test=self.condition(node.cond), body=self.expr(node.then), orelse=self.expr(node.orelse))
 
     def safe(self, node):
         """An expression that is none where C{node} would fail as undefined (for ?? and isset)."""
@@ -407,7 +407,7 @@ class ExpressionCompiler:
                 return _name(node.name[1:])
             if self.is_this(node):
                 return _name(self.scope.var("this"))
-            return _call(py.Attribute(value=_call("locals"), attr="get", ctx=py.Load()), _const(self.scope.var(node.name)))
+            return _call(pn.Attribute(value=_call("locals"), attr="get", ctx=py.Load()), _const(self.scope.var(node.name)))
         if isinstance(node, ast.Index) and node.index is not None:
             return _r("index_safe", self.safe(node.obj), self.expr(node.index))
         if isinstance(node, ast.Prop):
@@ -416,8 +416,8 @@ class ExpressionCompiler:
 
     def e_Coalesce(self, node):
         temp = self.temp()
-        return py.IfExp(
-            test=py.Compare(left=py.NamedExpr(target=_store(temp), value=self.safe(node.left)), ops=[py.IsNot()], comparators=[_const(None)]),
+        return pn.IfExp(
+            test=pn.Compare(left=pn.NamedExpr(target=_store(temp), value=self.safe(node.left)), ops=[py.IsNot()], comparators=[_const(None)]),
             body=_name(temp),
             orelse=self.expr(node.right),
         )
@@ -425,13 +425,13 @@ class ExpressionCompiler:
     def e_Isset(self, node):
         target = node.target
         if isinstance(target, ast.Var) and not self.is_this(target):
-            return py.Compare(
+            return pn.Compare(
                 left=_const(self.scope.var(target.name)), ops=[py.In()], comparators=[_call("locals")]
             )
         if isinstance(target, ast.Static):
-            return py.Compare(left=self.expr(target), ops=[py.IsNot()], comparators=[_const(None)])
+            return pn.Compare(left=self.expr(target), ops=[py.IsNot()], comparators=[_const(None)])
         if isinstance(target, ast.Slice):
-            return py.Compare(left=self.safe(target.obj), ops=[py.IsNot()], comparators=[_const(None)])
+            return pn.Compare(left=self.safe(target.obj), ops=[py.IsNot()], comparators=[_const(None)])
         return _r("isset", self.safe(target.obj), self.key_of(target), _const(isinstance(target, ast.Prop)))
 
     def e_Unset(self, node):
@@ -441,9 +441,9 @@ class ExpressionCompiler:
         if isinstance(target, ast.Var):
             pyname = self.var_target(target.name, target)
             return [
-                py.Try(
-                    body=[py.Delete(targets=[_name(pyname, py.Del())])],
-                    handlers=[py.ExceptHandler(type=_name("NameError"), name=None, body=[py.Pass()])],
+                pn.Try(
+                    body=[pn.Delete(targets=[_name(pyname, py.Del())])],
+                    handlers=[pn.ExceptHandler(type=_name("NameError"), name=None, body=[py.Pass()])],
                     orelse=[],
                     finalbody=[],
                 )
@@ -466,14 +466,14 @@ class ExpressionCompiler:
             if node.op is None:
                 value = self.stored(node.value)
             elif node.op == "??":
-                return py.IfExp(
-                    test=py.Compare(left=self.safe(target), ops=[py.Is()], comparators=[_const(None)]),
-                    body=py.NamedExpr(target=_store(pyname), value=self.stored(node.value)),
+                return pn.IfExp(
+                    test=pn.Compare(left=self.safe(target), ops=[py.Is()], comparators=[_const(None)]),
+                    body=pn.NamedExpr(target=_store(pyname), value=self.stored(node.value)),
                     orelse=_name(pyname),
                 )
             else:
                 value = self.at(_r(_BINARY[node.op], _name(pyname), self.expr(node.value)), node)
-            return py.NamedExpr(target=_store(pyname), value=value)
+            return pn.NamedExpr(target=_store(pyname), value=value)
         raise self.error("this assignment must be a statement of its own", node)
 
     def e_IncDec(self, node):
@@ -482,12 +482,12 @@ class ExpressionCompiler:
         if not isinstance(target, ast.Var):
             raise self.error("%s on this expression must be a statement of its own" % node.op, node)
         pyname = self.var_target(target.name, target)
-        new = py.NamedExpr(target=_store(pyname), value=_r("incr", _name(pyname), delta))
+        new = pn.NamedExpr(target=_store(pyname), value=_r("incr", _name(pyname), delta))
         if node.prefix:
             return new
         temp = self.temp()
-        return py.Subscript(
-            value=py.Tuple(elts=[py.NamedExpr(target=_store(temp), value=_r("incr", _name(pyname), _const(0.0))), new], ctx=py.Load()),
+        return pn.Subscript(
+            value=pn.Tuple(elts=[pn.NamedExpr(target=_store(temp), value=_r("incr", _name(pyname), _const(0.0))), new], ctx=py.Load()),
             slice=_const(0),
             ctx=py.Load(),
         )
@@ -502,10 +502,10 @@ class ExpressionCompiler:
             if arm.conditions is None:
                 continue
             tests = [self.at(_r("seq", _name(subject), self.expr(c)), c) for c in arm.conditions]
-            test = tests[0] if len(tests) == 1 else py.BoolOp(op=py.Or(), values=tests)
-            result = py.IfExp(test=test, body=self.expr(arm.value), orelse=result)
-        return py.Subscript(
-            value=py.Tuple(elts=[py.NamedExpr(target=_store(subject), value=self.expr(node.subject)), result], ctx=py.Load()),
+            test = tests[0] if len(tests) == 1 else pn.BoolOp(op=py.Or(), values=tests)
+            result = pn.IfExp(test=test, body=self.expr(arm.value), orelse=result)
+        return pn.Subscript(
+            value=pn.Tuple(elts=[pn.NamedExpr(target=_store(subject), value=self.expr(node.subject)), result], ctx=py.Load()),
             slice=_const(1),
             ctx=py.Load(),
         )

@@ -28,7 +28,7 @@ import ast as py
 import copy
 
 from halon.hsl import ast
-from halon.hsl._pyast import _assign, _call, _class_of, _const, _name, _r, _store, _truthy
+from halon.hsl._pyast import _assign, _call, _class_of, _const, _name, _r, _store, _truthy, pn
 from halon.hsl.compile_assign import AssignmentCompiler
 from halon.hsl.compile_expr import ExpressionCompiler, known_number
 from halon.hsl.errors import HSLSyntaxError, Position
@@ -221,7 +221,7 @@ class _ComparatorReturns(py.NodeTransformer):
         if node.value is None:
             node.value = _const(1)
         else:
-            node.value = py.IfExp(test=node.value, body=_const(-1), orelse=_const(1))
+            node.value = pn.IfExp(test=node.value, body=_const(-1), orelse=_const(1))
         return node
 
 
@@ -310,36 +310,36 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             prologue.append(_assign("g_" + name, _name("V_" + name)))
         if self.session is not None:
             for pyname in sorted(self.session.names):
-                prologue.append(_assign(pyname, py.Subscript(value=_name("R_session"), slice=_const(pyname), ctx=py.Load())))
+                prologue.append(_assign(pyname, pn.Subscript(value=_name("R_session"), slice=_const(pyname), ctx=py.Load())))
             for name in self.session.functions:
                 self.scope.functions[name] = ("f_" + name, None)
             for name in self.session.classes:
                 self.scope.classes[name] = "c_" + name
         body = self.scope_body(script.body, script)
         for name in sorted(self.global_names - set(self.variables)):
-            prologue.append(py.If(test=_const(False), body=[_assign("g_" + name, _const(None))], orelse=[]))
+            prologue.append(pn.If(test=_const(False), body=[_assign("g_" + name, _const(None))], orelse=[]))
         keep = "R_session" if self.session is not None else "R_out" if self.variables else None
         if keep is not None:
             body = [
-                py.Try(
+                pn.Try(
                     body=body or [py.Pass()],
                     handlers=[],
                     orelse=[],
-                    finalbody=[py.Expr(_r("keep", _name(keep), _call("locals")))],
+                    finalbody=[pn.Expr(_r("keep", _name(keep), _call("locals")))],
                 )
             ]
         epilogue = []
         if self.module:
-            epilogue.append(py.Return(value=_r("exports", _call("locals"))))
-        main = py.FunctionDef(
+            epilogue.append(pn.Return(value=_r("exports", _call("locals"))))
+        main = pn.FunctionDef(
             name="__main__",
-            args=py.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
+            args=pn.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
             body=prologue + body + epilogue or [py.Pass()],
             decorator_list=[],
             returns=None,
         )
         self.at(main, script)
-        module = py.Module(body=[main], type_ignores=[])
+        module = pn.Module(body=[main], type_ignores=[])
         reads = _fill_positions(module, {"g_" + name for name in self.variables})
         exports = {
             "functions": sorted(n for n, v in self.scope.functions.items()),
@@ -402,7 +402,7 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         try:
             args, init = self.parameters(params, node)
             if this:
-                args.args.insert(0, py.arg(arg=scope.var("this")))
+                args.args.insert(0, pn.arg(arg=scope.var("this")))
             hoisted = self.hoisted(body)
             names = []
             for name, pos in hoisted.globals:
@@ -414,7 +414,7 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
                 if name in self.readonly:
                     scope.readonly.add(name)
             nonlocals = sorted(set(names) | set(scope.captures.values()))
-            stmts = [py.Nonlocal(names=nonlocals)] if nonlocals else []
+            stmts = [pn.Nonlocal(names=nonlocals)] if nonlocals else []
             stmts += init
             generic = self.scope_body(body, node)
             floats = _float_candidates(scope, params, generic) if kind in ("function", "closure") else ()
@@ -426,7 +426,7 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         finally:
             self.scope = outer
             self.loops = outer_loops
-        fn = py.FunctionDef(name=pyname, args=args, body=stmts, decorator_list=[], returns=None)
+        fn = pn.FunctionDef(name=pyname, args=args, body=stmts, decorator_list=[], returns=None)
         return self.at(fn, node)
 
     def float_path(self, floats, body, node, pyname, arity):
@@ -443,10 +443,10 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         fast = self.number_body(floats, body, node, (pyname, arity))
         if not _returns_numbers(fast, floats, (pyname, arity)):
             fast = self.number_body(floats, body, node, None)
-            fast.append(py.Return(value=_const(None)))
-        tests = [py.Compare(left=_class_of(_name(name)), ops=[py.Is()], comparators=[_name("float")]) for name in sorted(floats)]
-        test = tests[0] if len(tests) == 1 else py.BoolOp(op=py.And(), values=tests)
-        return self.at(py.If(test=test, body=fast, orelse=[]), node)
+            fast.append(pn.Return(value=_const(None)))
+        tests = [pn.Compare(left=_class_of(_name(name)), ops=[py.Is()], comparators=[_name("float")]) for name in sorted(floats)]
+        test = tests[0] if len(tests) == 1 else pn.BoolOp(op=py.And(), values=tests)
+        return self.at(pn.If(test=test, body=fast, orelse=[]), node)
 
     def number_body(self, floats, body, node, recursive):
         scope = self.scope
@@ -469,9 +469,9 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             return []
         twin = _ComparatorReturns().visit(copy.deepcopy(fn))
         twin.name = "cmp_" + fn.name
-        twin.body.append(py.Return(value=_const(1)))
-        attach = py.Assign(
-            targets=[py.Attribute(value=_name(fn.name), attr="hsl_cmp", ctx=py.Store())], value=_name(twin.name)
+        twin.body.append(pn.Return(value=_const(1)))
+        attach = pn.Assign(
+            targets=[pn.Attribute(value=_name(fn.name), attr="hsl_cmp", ctx=py.Store())], value=_name(twin.name)
         )
         return [twin, self.at(attach, params[0])]
 
@@ -488,17 +488,17 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             seen.add(param.name)
             pyname = self.scope.var(param.name)
             if param.variadic:
-                vararg = py.arg(arg=pyname)
-                init.append(self.at(_assign(pyname, _call(py.Attribute(value=_name("R_HSLArray"), attr="from_list", ctx=py.Load()), _name(pyname))), param))
+                vararg = pn.arg(arg=pyname)
+                init.append(self.at(_assign(pyname, _call(pn.Attribute(value=_name("R_HSLArray"), attr="from_list", ctx=py.Load()), _name(pyname))), param))
                 continue
-            args.append(py.arg(arg=pyname))
+            args.append(pn.arg(arg=pyname))
             if param.default is not None:
                 defaults.append(_name("R_NO_DEFAULT"))
                 value = self.expr(param.default)
                 init.append(
                     self.at(
-                        py.If(
-                            test=py.Compare(left=_name(pyname), ops=[py.Is()], comparators=[_name("R_NO_DEFAULT")]),
+                        pn.If(
+                            test=pn.Compare(left=_name(pyname), ops=[py.Is()], comparators=[_name("R_NO_DEFAULT")]),
                             body=[_assign(pyname, value)],
                             orelse=[],
                         ),
@@ -509,7 +509,7 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
                 raise self.error("parameter $%s without a default follows one with a default" % param.name, param)
             else:
                 required += 1
-        arguments = py.arguments(
+        arguments = pn.arguments(
             posonlyargs=[], args=args, vararg=vararg, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=defaults
         )
         self.arity[id(node)] = (required, None if vararg else len(args))
@@ -553,11 +553,11 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
                     static_vars.append((member.name, default))
                 else:
                     properties.append(
-                        py.Tuple(
+                        pn.Tuple(
                             elts=[
                                 _const(member.name),
-                                py.Lambda(
-                                    args=py.arguments(
+                                pn.Lambda(
+                                    args=pn.arguments(
                                         posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]
                                     ),
                                     body=default,
@@ -572,18 +572,18 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
                     readonly.append(member.name)
 
         def mapping(pairs):
-            return py.Dict(keys=[_const(k) for k, _ in pairs], values=[v for _, v in pairs])
+            return pn.Dict(keys=[_const(k) for k, _ in pairs], values=[v for _, v in pairs])
 
         make = _r(
             "make_class",
             _const(node.name),
-            py.List(elts=properties, ctx=py.Load()),
+            pn.List(elts=properties, ctx=py.Load()),
             constructor,
             mapping(functions),
             mapping(statics),
             mapping(static_vars),
-            py.List(elts=[_const(p) for p in private], ctx=py.Load()),
-            py.List(elts=[_const(r) for r in readonly], ctx=py.Load()),
+            pn.List(elts=[_const(p) for p in private], ctx=py.Load()),
+            pn.List(elts=[_const(r) for r in readonly], ctx=py.Load()),
         )
         out.append(self.at(_assign(pyname, make), node))
         return out
@@ -632,7 +632,7 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         return []
 
     def s_Echo(self, node):
-        return [py.Expr(self.at(_r("echo", self.expr(node.value)), node))]
+        return [pn.Expr(self.at(_r("echo", self.expr(node.value)), node))]
 
     def s_ExprStmt(self, node):
         value = node.value
@@ -644,11 +644,11 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             )
         if isinstance(value, ast.Unset):
             return self.unset(value.target, value)
-        return [py.Expr(self.expr(value))]
+        return [pn.Expr(self.expr(value))]
 
     def s_If(self, node):
         return [
-            py.If(
+            pn.If(
                 test=self.condition(node.cond),
                 body=self.body_of(node.then),
                 orelse=self.statement(node.orelse) if node.orelse is not None else [],
@@ -672,10 +672,10 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             self.loops.pop()
 
     def s_While(self, node):
-        return [py.While(test=self.condition(node.cond), body=self.loop(node.body), orelse=[])]
+        return [pn.While(test=self.condition(node.cond), body=self.loop(node.body), orelse=[])]
 
     def s_Forever(self, node):
-        return [py.While(test=_const(True), body=self.loop(node.body), orelse=[])]
+        return [pn.While(test=_const(True), body=self.loop(node.body), orelse=[])]
 
     def s_For(self, node):
         out = []
@@ -688,11 +688,11 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             steps.extend(self.statement(ast.ExprStmt(step).at(step)))
         head = []
         if steps:
-            head.append(py.If(test=py.UnaryOp(op=py.Not(), operand=_name(first)), body=steps, orelse=[]))
+            head.append(pn.If(test=pn.UnaryOp(op=py.Not(), operand=_name(first)), body=steps, orelse=[]))
         head.append(_assign(first, _const(False)))
         if node.cond is not None:
-            head.append(py.If(test=py.UnaryOp(op=py.Not(), operand=self.condition(node.cond)), body=[py.Break()], orelse=[]))
-        out.append(py.While(test=_const(True), body=head + self.loop(node.body), orelse=[]))
+            head.append(pn.If(test=pn.UnaryOp(op=py.Not(), operand=self.condition(node.cond)), body=[py.Break()], orelse=[]))
+        out.append(pn.While(test=_const(True), body=head + self.loop(node.body), orelse=[]))
         return out
 
     def s_Foreach(self, node):
@@ -704,9 +704,9 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         else:
             key_name, key_pos = node.key
             key_var = self.var_target(key_name, ast.Var(key_name, **key_pos))
-            target = py.Tuple(elts=[_store(key_var), _store(value_var)], ctx=py.Store())
+            target = pn.Tuple(elts=[_store(key_var), _store(value_var)], ctx=py.Store())
             iterable = _r("items", self.expr(node.iterable))
-        return [py.For(target=target, iter=self.at(iterable, node.iterable), body=self.loop(node.body), orelse=[])]
+        return [pn.For(target=target, iter=self.at(iterable, node.iterable), body=self.loop(node.body), orelse=[])]
 
     def s_Break(self, node):
         if not self.loops:
@@ -739,7 +739,7 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             tests.append((i, self.at(_r("eq", _name(subject), self.expr(case.value)), case)))
         orelse = [_assign(start, _const(default_index))]
         for i, test in reversed(tests):
-            chain = py.If(test=test, body=[_assign(start, _const(i))], orelse=orelse)
+            chain = pn.If(test=test, body=[_assign(start, _const(i))], orelse=orelse)
             orelse = [chain]
         out.extend(orelse)
         flag = {"name": self.temp(), "used": False}
@@ -750,8 +750,8 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
                 stmts = self.block(case.body)
                 if stmts:
                     body.append(
-                        py.If(
-                            test=py.Compare(left=_name(start), ops=[py.LtE()], comparators=[_const(i)]),
+                        pn.If(
+                            test=pn.Compare(left=_name(start), ops=[py.LtE()], comparators=[_const(i)]),
                             body=stmts,
                             orelse=[],
                         )
@@ -761,15 +761,15 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         body.append(py.Break())
         if flag["used"]:
             out.append(_assign(flag["name"], _const(False)))
-        out.append(py.While(test=_const(True), body=body, orelse=[]))
+        out.append(pn.While(test=_const(True), body=body, orelse=[]))
         if flag["used"]:
-            out.append(py.If(test=_name(flag["name"]), body=self.continue_at(len(self.loops) - 1, node), orelse=[]))
+            out.append(pn.If(test=_name(flag["name"]), body=self.continue_at(len(self.loops) - 1, node), orelse=[]))
         return out
 
     def s_Return(self, node):
         if node.value is None:
-            return [py.Return(value=_const(None))]
-        return [py.Return(value=self.returned(node.value))]
+            return [pn.Return(value=_const(None))]
+        return [pn.Return(value=self.returned(node.value))]
 
     def returned(self, node):
         """
@@ -781,12 +781,12 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
                 return self.expr(node)
         if isinstance(node, ast.Ternary) and node.then is not None:
             return self.at(
-                py.IfExp(test=self.condition(node.cond), body=self.returned(node.then), orelse=self.returned(node.orelse)), node
+                pn.IfExp(test=self.condition(node.cond), body=self.returned(node.then), orelse=self.returned(node.orelse)), node
             )
         return self.stored(node)
 
     def s_Throw(self, node):
-        return [py.Raise(exc=_r("Throw", self.expr(node.value)), cause=None)]
+        return [pn.Raise(exc=_r("Throw", self.expr(node.value)), cause=None)]
 
     def s_Try(self, node):
         body = self.block(node.body) or [py.Pass()]
@@ -797,9 +797,9 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             handler_body.append(_assign(self.var_target(name, ast.Var(name, **pos)), _r("caught", _name(caught))))
         handler_body += self.block(node.handler)
         return [
-            py.Try(
+            pn.Try(
                 body=body,
-                handlers=[py.ExceptHandler(type=_name("R_Catchable"), name=caught, body=handler_body or [py.Pass()])],
+                handlers=[pn.ExceptHandler(type=_name("R_Catchable"), name=caught, body=handler_body or [py.Pass()])],
                 orelse=[],
                 finalbody=[],
             )
@@ -813,21 +813,21 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         if node.var is not None:
             name, pos = node.var
             pyname = self.var_target(name, ast.Var(name, **pos))
-            value = py.Attribute(value=_name(handle), attr="value", ctx=py.Load())
+            value = pn.Attribute(value=_name(handle), attr="value", ctx=py.Load())
             body.append(
-                py.If(
-                    test=py.Compare(left=value, ops=[py.IsNot()], comparators=[_name("R_NO_DEFAULT")]),
+                pn.If(
+                    test=pn.Compare(left=value, ops=[py.IsNot()], comparators=[_name("R_NO_DEFAULT")]),
                     body=[_assign(pyname, _r("share", value))],
                     orelse=[],
                 )
             )
             final.append(
-                py.Assign(
-                    targets=[py.Attribute(value=_name(handle), attr="value", ctx=py.Store())],
+                pn.Assign(
+                    targets=[pn.Attribute(value=_name(handle), attr="value", ctx=py.Store())],
                     value=_r(
                         "share",
                         _call(
-                            py.Attribute(value=_call("locals"), attr="get", ctx=py.Load()),
+                            pn.Attribute(value=_call("locals"), attr="get", ctx=py.Load()),
                             _const(pyname),
                             _name("R_NO_DEFAULT"),
                         ),
@@ -836,9 +836,9 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
             )
         body += self.block(node.body)
         final.append(
-            py.Expr(_call(py.Attribute(value=py.Attribute(value=_name(handle), attr="lock", ctx=py.Load()), attr="release", ctx=py.Load())))
+            pn.Expr(_call(pn.Attribute(value=pn.Attribute(value=_name(handle), attr="lock", ctx=py.Load()), attr="release", ctx=py.Load())))
         )
-        out.append(py.Try(body=body or [py.Pass()], handlers=[], orelse=[], finalbody=final))
+        out.append(pn.Try(body=body or [py.Pass()], handlers=[], orelse=[], finalbody=final))
         return out
 
     def s_Include(self, node):
