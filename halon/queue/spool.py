@@ -14,11 +14,7 @@ concurrent sessions are grouped: one thread takes every pending commit at
 once, so a single flush serves them all ("group commit").  On Linux the
 flush is one C{syncfs(2)} of the spool's file system for the whole batch;
 elsewhere each file is fsync'd before its rename and each touched folder
-after.  With syncfs a commit of small messages is written and renamed by
-the caller, on the reactor thread (writes into the page cache, which
-return at once), and the thread only flushes: written there, each of the
-thread's system calls made the two threads hand the interpreter lock
-back and forth.
+after.
 
 A process killed mid-commit leaves only a temporary file (deleted at the
 next start) or a complete one: the kernel has every byte written before
@@ -68,9 +64,6 @@ RECORD = struct.Struct(">I")
 SUFFIX = ".hqf"
 TEMP_SUFFIX = ".hqf.tmp"
 FILE_MODE = 0o440
-# Commits of at most this many message bytes are written by the caller
-# (not with sync "fsync", whose every file waits for the disk).
-INLINE_BYTES = 256 * 1024
 
 
 class SpoolError(ValueError):
@@ -354,17 +347,11 @@ class Spool:
         with their paths once they are on disk, or fails (nothing of them
         stays in the spool).
         """
-        if self._thread is None or self._stopping:
-            return defer.fail(SpoolError("the spool is not running"))
         d = defer.Deferred()
-        files = None
-        if self.sync != "fsync" and sum(len(m.message) for m in messages) <= INLINE_BYTES:
-            try:
-                files = self._stage(messages)
-            except Exception:
-                return defer.fail()
         with self._cond:
-            self._pending.append((messages, files, d))
+            if self._thread is None or self._stopping:
+                return defer.fail(SpoolError("the spool is not running"))
+            self._pending.append((messages, d))
             self._cond.notify()
         return d
 
@@ -388,20 +375,23 @@ class Spool:
                 d.callback(result)
 
     def _flush(self, batch):
-        """Write and rename what the caller did not, then sync; [(deferred, paths or Failure)]."""
+        """Write, sync, rename, sync one batch; [(deferred, paths or Failure)]."""
         staged = []
         results = []
-        for messages, files, d in batch:
-            if files is None:
-                try:
-                    files = self._stage(messages)
-                except Exception:
-                    results.append((d, Failure()))
-                    continue
-            staged.append((d, files))
+        for messages, d in batch:
+            try:
+                staged.append((d, [self._write_temp(m) for m in messages]))
+            except Exception:
+                results.append((d, Failure()))
+                self._cleanup_temps(messages)
         if not staged:
             return results
         try:
+            renamed = []
+            for d, files in staged:
+                for temp, final, _folder in files:
+                    os.rename(temp, final)
+                renamed.append((d, files))
             if self.sync == "syncfs":
                 self._syncfs()
             elif self.sync == "fsync":
@@ -411,35 +401,16 @@ class Spool:
             failure = Failure()
             log.failure("spool flush failed; the batch is refused", failure)
             for d, files in staged:
-                for _temp, final, _folder in files:
+                for temp, final, _folder in files:
+                    _unlink(temp)
                     _unlink(final)
                 results.append((d, failure))
             return results
         self.batches += 1
-        for d, files in staged:
+        for d, files in renamed:
             self.committed += len(files)
             results.append((d, [final for _t, final, _f in files]))
         return results
-
-    def _stage(self, messages):
-        """
-        Each message written under its temporary name (and fsync'd, with
-        sync "fsync"), then renamed into place; [(temp, final, folder)].
-        On failure nothing of them is left.
-        """
-        files = []
-        try:
-            for message in messages:
-                files.append(self._write_temp(message))
-            for temp, final, _folder in files:
-                os.rename(temp, final)
-        except BaseException:
-            for temp, final, _folder in files:
-                _unlink(temp)
-                _unlink(final)
-            self._cleanup_temps(messages)
-            raise
-        return files
 
     def _folder(self, message):
         folder = os.path.join(self.path, message.uuid[:2])

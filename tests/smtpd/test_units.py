@@ -341,7 +341,7 @@ def _done():
 
 
 class SpoolCommitTests(unittest.TestCase):
-    """Commits written by the caller (small, syncfs or none) or by the commit thread (large, or fsync)."""
+    """A commit leaves complete files under their final names, or nothing."""
 
     def commit(self, sync, sizes):
         path = self.mktemp()
@@ -365,13 +365,13 @@ class SpoolCommitTests(unittest.TestCase):
 
         return d.addCallback(committed)
 
-    def test_small_commit_with_syncfs(self):
+    def test_commit_with_syncfs(self):
         if spool_files._SYNCFS is None:
             raise unittest.SkipTest("no syncfs here")
         return self.commit("syncfs", [4096, 100])
 
-    def test_large_commit_goes_to_the_thread(self):
-        return self.commit("none", [spool_files.INLINE_BYTES + 1])
+    def test_commit_without_sync(self):
+        return self.commit("none", [256 * 1024 + 1])
 
     def test_fsync_commits(self):
         return self.commit("fsync", [4096])
