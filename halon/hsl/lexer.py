@@ -341,6 +341,8 @@ class HSLLexer:
         A double-quoted string's parts: bytes, and (name, line, column) for
         each interpolated variable.  C{body} starts at offset C{lexpos}.
         """
+        if "\\" not in body and "$" not in body:
+            return [body.encode("latin-1")]
         parts = []
         chunk = []
         i = 0
