@@ -263,7 +263,7 @@ def _isset(container, key, is_prop):
 
 def _keep(session, scope):
     for name, value in scope.items():
-        if name.startswith(("g_", "f_", "c_")):
+        if name[1:2] == "_" and name[0] in "gfc":
             session[name] = value
 
 
@@ -315,9 +315,11 @@ class Program:
             g["V_" + name] = variables.get(name)
         for name, fn in (functions or {}).items():
             g["H_" + name] = fn
-        loaded = {}
-        g["R_import_module"] = functools.partial(self._import_module, host, loaded, functions)
-        g["R_import_data"] = functools.partial(self._import_data, host)
+        # Only a script that imports calls these (most hooks do not).
+        if self.unit.modules:
+            g["R_import_module"] = functools.partial(self._import_module, host, {}, functions)
+        if self.unit.data:
+            g["R_import_data"] = functools.partial(self._import_data, host)
         return g
 
     def run(self, host, variables=None, functions=None):
