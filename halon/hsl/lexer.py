@@ -1,7 +1,8 @@
 """
 The HSL lexer (PLY), after pycparser's CLexer: a class wrapping
-C{ply.lex}, keywords looked up from one identifier rule, columns computed
-from the token offset when asked.
+C{ply.lex}, keywords looked up from one identifier rule, lines and columns
+computed from the token offset when asked.  A VARIABLE token's value keeps
+its C{$}.
 
 Scripts are byte strings.  The lexer works on the source decoded as
 Latin-1, so every byte maps to one character, string literals come back as
