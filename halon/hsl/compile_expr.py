@@ -186,7 +186,7 @@ class ExpressionCompiler:
         pyname = "fn%d" % self.temps
         fn = self.function_def(pyname, node.params, node.body, node, "closure", captures=captures)
         self.pending.append(fn)
-        self.pending.extend(self.comparator_twin(fn, node.params))
+        self.pending.extend(self.comparator_twin(fn, node.params, node.body))
         return _name(pyname)
 
     def declare(self, pyname):

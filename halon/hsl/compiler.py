@@ -198,6 +198,23 @@ def _returns_numbers(body, floats, recursive):
     return True
 
 
+def _set_attribute(name, attr, value):
+    return pn.Assign(targets=[pn.Attribute(value=_name(name), attr=attr, ctx=py.Store())], value=value)
+
+
+def _plain_order(params, body):
+    """C{"<"} or C{">"} when C{body} is just C{return $first OP $second;}, else None."""
+    if len(body) != 1 or not isinstance(body[0], ast.Return):
+        return None
+    test = body[0].value
+    if not isinstance(test, ast.Binary) or test.op not in ("<", ">"):
+        return None
+    operands = (test.left, test.right)
+    if all(isinstance(v, ast.Var) and v.name == p.name for v, p in zip(operands, params)):
+        return test.op
+    return None
+
+
 class _ComparatorReturns(py.NodeTransformer):
     """C{return x} -> C{return -1 if x else 1} in one function body (not in functions nested in it)."""
 
@@ -380,7 +397,7 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         for node in hoisted.functions:
             fn = self.function_def(self.scope.functions[node.name][0], node.params, node.body, node)
             out.append(fn)
-            out.extend(self.comparator_twin(fn, node.params))
+            out.extend(self.comparator_twin(fn, node.params, node.body))
         for node in hoisted.classes:
             out.extend(self.class_def(node))
         out.extend(self.block(statements))
@@ -456,7 +473,7 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         finally:
             scope.floats, scope.recursive = frozenset(), None
 
-    def comparator_twin(self, fn, params):
+    def comparator_twin(self, fn, params, body):
         """
         For a function of exactly two parameters, which array_sort() may be
         given as its less-than callback: a copy whose returns give -1 (the
@@ -464,16 +481,22 @@ class Compiler(AssignmentCompiler, ExpressionCompiler):
         functools.cmp_to_key can call it straight from C instead of through a
         wrapper that asks the function (one Python call per comparison, not
         two).  The copy runs the same body in the same scope.
+
+        A body that is only C{return $a < $b;} (or C{>}) of the two
+        parameters in order also gets C{hsl_order}, the operator: on numbers
+        it asks exactly what Python's own float comparison asks, so
+        array_sort() can sort numbers without calling back at all.
         """
         if len(params) != 2 or any(p.default is not None or p.variadic for p in params):
             return []
         twin = _ComparatorReturns().visit(copy.deepcopy(fn))
         twin.name = "cmp_" + fn.name
         twin.body.append(pn.Return(value=_const(1)))
-        attach = pn.Assign(
-            targets=[pn.Attribute(value=_name(fn.name), attr="hsl_cmp", ctx=py.Store())], value=_name(twin.name)
-        )
-        return [twin, self.at(attach, params[0])]
+        out = [twin, self.at(_set_attribute(fn.name, "hsl_cmp", _name(twin.name)), params[0])]
+        order = _plain_order(params, body)
+        if order is not None:
+            out.append(self.at(_set_attribute(fn.name, "hsl_order", _const(order)), params[0]))
+        return out
 
     def parameters(self, params, node):
         args = []

@@ -124,6 +124,22 @@ class ProgramTests(unittest.TestCase):
                 run(source, variables=("connection",), readonly=("connection",))
             self.assertEqual(str(caught.exception), expected, source)
 
+    def test_plainComparatorSort(self):
+        """
+        array_sort with a plain C{$a < $b} or C{$a > $b} callback (sorted
+        without calling it when every operand is a number) gives what the
+        same comparison written so that it is called gives: same order, same
+        keys, equal values in their first order.
+        """
+        data = "[5, 3 => 1, 2, \"k\" => 5, -0, 0, 7, 2, 9 => 1, 0.5, -3, 100000000000000000000]"
+        mixed = '[3, "b", 1, "a", 2]'
+        for op in ("<", ">"):
+            for array, options in [(data, "[]"), ("[4 => \"x\", 1 => \"y\", 3 => \"z\"]", '["keys" => true]'), (mixed, "[]")]:
+                plain = "array_sort(function ($x, $y) { return $x %s $y; }, %s, %s)" % (op, array, options)
+                called = "array_sort(function ($x, $y) { $r = $x %s $y; return $r; }, %s, %s)" % (op, array, options)
+                self.assertEqual(run("echo %s;" % plain), run("echo %s;" % called), plain)
+        self.assertEqual(run("echo array_sort(function ($a, $b) { return $a > $b; }, [1, 3 => 2, 2]);"), [b"[3=>2,4=>2,0=>1]"])
+
     def test_predefinedVariables(self):
         out = run(
             'echo $connection["remoteip"]; function f() { global $connection; return $connection["remoteport"]; } echo f();',

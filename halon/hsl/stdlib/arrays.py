@@ -178,23 +178,33 @@ def array_sort(callback, array_, options_=None):
     sort only asks "less than?": functools.cmp_to_key gets -1 for a true
     (HSL truthiness is Python's truth test) and 1 otherwise, from the twin
     the compiler gives a two-parameter script function (C{hsl_cmp}) when
-    there is one.
+    there is one.  A callback the compiler found to be a plain C{<} or C{>}
+    of its parameters (C{hsl_order}) is not called for numbers: Python's
+    float comparison answers the same questions in the same order, so the
+    result is the same, stable order.
     """
     fn = function("array_sort", callback)
-    items = array("array_sort", array_).items()
+    source = array("array_sort", array_)
     by_keys = truthy(options("array_sort", options_, {"keys"}).get("keys", False))
-    compare = fn.__dict__.get("hsl_cmp") if type(fn) is types.FunctionType else None
-    if compare is None:
-
-        def compare(a, b):
-            return -1 if fn(a, b) else 1
-
-    key = functools.cmp_to_key(compare)
-    if by_keys:
-        ordered = sorted(items, key=lambda item: key(item[0]))
+    keys = list(source.keys())
+    values = list(source.values())
+    operands = keys if by_keys else values
+    attributes = fn.__dict__ if type(fn) is types.FunctionType else {}
+    order = attributes.get("hsl_order")
+    if order is not None and set(map(type, operands)) <= {float}:
+        sort_keys = operands if order == "<" else [-v for v in operands]
     else:
-        ordered = sorted(items, key=lambda item: key(item[1]))
-    return _from_items(ordered)
+        compare = attributes.get("hsl_cmp")
+        if compare is None:
+
+            def compare(a, b):
+                return -1 if fn(a, b) else 1
+
+        sort_keys = list(map(functools.cmp_to_key(compare), operands))
+    # Positions sorted by their sort keys: the key function is C code, so
+    # the only Python frames left are the comparisons themselves.
+    ranked = sorted(range(len(sort_keys)), key=sort_keys.__getitem__)
+    return _from_items([(keys[i], values[i]) for i in ranked])
 
 
 @core.function()
