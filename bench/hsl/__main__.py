@@ -40,6 +40,13 @@ PROGRAMS = [
         lambda: _appends(100000),
     ),
     (
+        # The same sort with a callback the compiler does not see as a plain
+        # comparison, so it is called for every comparison, as CPython's is.
+        "  the same, callback called",
+        "$a = []; for ($i = 0; $i < 100000; $i++) { $a[] = ($i * 7919) % 100003; } $a = array_sort(function ($x, $y) { $r = $x < $y; return $r; }, $a); echo $a[0];",
+        lambda: _appends(100000),
+    ),
+    (
         "json encode+decode 1 MB",
         '$a = []; for ($i = 0; $i < 20000; $i++) { $a[] = ["id" => $i, "name" => "user$i", "tags" => ["a", "b"]]; }'
         " $j = json_encode($a); $b = json_decode($j); echo length($j);",
