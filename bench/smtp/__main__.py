@@ -236,6 +236,9 @@ class Postfix:
         if os.geteuid() != 0 or shutil.which("postfix") is None:
             return "needs root and the postfix package"
         with socket.socket() as s:
+            # As Postfix binds: connections of an earlier run left in
+            # TIME_WAIT do not make the port busy.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", Postfix.port))
             except OSError:
@@ -252,7 +255,11 @@ class Postfix:
             raise RuntimeError("postfix did not start")
 
     def stop(self):
+        """Stops Postfix and waits until its master has let go of the port (postfix stop does not)."""
         subprocess.run(["script", "-qec", "postfix stop", "/dev/null"], capture_output=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Postfix.usable() is not None:
+            time.sleep(0.1)
 
 
 def hold_idle(port, count):
