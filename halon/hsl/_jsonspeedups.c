@@ -404,6 +404,17 @@ skip_space(Decoder *d)
         d->p++;
 }
 
+/* Whether the next byte is c; if so, it is consumed. */
+static inline int
+take(Decoder *d, char c)
+{
+    if (d->p < d->end && *d->p == c) {
+        d->p++;
+        return 1;
+    }
+    return 0;
+}
+
 /* The number key i (0, 1, ...), shared for short lists. */
 static PyObject *
 index_key(Py_ssize_t i)
@@ -646,10 +657,8 @@ decode_list(Decoder *d)
         return NULL;
     d->p++;
     skip_space(d);
-    if (d->p < d->end && *d->p == ']') {
-        d->p++;
+    if (take(d, ']'))
         return new_array(items, 0);
-    }
     for (;;) {
         PyObject *v = decode_value(d);
         PyObject *k = v == NULL ? NULL : index_key(i);
@@ -660,14 +669,10 @@ decode_list(Decoder *d)
             goto error;
         i++;
         skip_space(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
+        if (take(d, ','))
             continue;
-        }
-        if (d->p < d->end && *d->p == ']') {
-            d->p++;
+        if (take(d, ']'))
             return new_array(items, i);
-        }
         decode_error(d, "expected , or ]");
         goto error;
     }
@@ -685,30 +690,26 @@ decode_object(Decoder *d)
         return NULL;
     d->p++;
     skip_space(d);
-    if (d->p < d->end && *d->p == '}') {
-        d->p++;
+    if (take(d, '}'))
         return new_array(items, 0);
-    }
     for (;;) {
         const unsigned char *s;
         Py_ssize_t n;
-        if (d->p >= d->end || *d->p != '"') {
+        if (!take(d, '"')) {
             decode_error(d, "expected a key");
             goto error;
         }
-        d->p++;
         if (scan_string(d, &s, &n) < 0)
             goto error;
         PyObject *k = make_key(d, s, n, &next_index);
         if (k == NULL)
             goto error;
         skip_space(d);
-        if (d->p >= d->end || *d->p != ':') {
+        if (!take(d, ':')) {
             Py_DECREF(k);
             decode_error(d, "expected :");
             goto error;
         }
-        d->p++;
         PyObject *v = decode_value(d);
         int r = v == NULL ? -1 : PyDict_SetItem(items, k, v);
         Py_DECREF(k);
@@ -716,15 +717,12 @@ decode_object(Decoder *d)
         if (r < 0)
             goto error;
         skip_space(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
+        if (take(d, ',')) {
             skip_space(d);
             continue;
         }
-        if (d->p < d->end && *d->p == '}') {
-            d->p++;
+        if (take(d, '}'))
             return new_array(items, next_index);
-        }
         decode_error(d, "expected , or }");
         goto error;
     }
