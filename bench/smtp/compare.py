@@ -39,18 +39,6 @@ def _bench_module(tree):
     return module
 
 
-def _cpu(pids):
-    total = 0.0
-    for pid in pids:
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.smtp.compare")
     parser.add_argument("--workers", type=int, default=1)
@@ -74,8 +62,7 @@ def main(argv=None):
             module.smtp_source(ours.port, args.sessions, 200, 4096)
         used = {tree: [] for tree in trees}
         for n in range(args.rounds):
-            pids = {tree: ours.pids() for tree, _m, ours in servers}
-            before = {tree: _cpu(pids[tree]) for tree in trees}
+            before = {tree: ours.cpu(with_workers=True) for tree, _m, ours in servers}
             runs = [
                 threading.Thread(target=module.smtp_source, args=(ours.port, args.sessions, args.messages, 4096))
                 for _t, module, ours in servers
@@ -85,8 +72,8 @@ def main(argv=None):
             for run in runs:
                 run.join()
             time.sleep(0.5)
-            for tree in trees:
-                used[tree].append((_cpu(pids[tree]) - before[tree]) * 1000.0 / args.messages)
+            for tree, _m, ours in servers:
+                used[tree].append((ours.cpu(with_workers=True) - before[tree]) * 1000.0 / args.messages)
             print("round %d: %s" % (n + 1, "  ".join("%.2f" % used[tree][-1] for tree in trees)), flush=True)
         for tree in trees:
             print("%-40s median %.2f ms/msg (%s)" % (tree, statistics.median(used[tree]), ", ".join("%.2f" % u for u in used[tree])))
