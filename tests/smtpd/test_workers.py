@@ -9,6 +9,7 @@ nothing it acknowledged is lost; a reload reaches the workers; stopping
 smtpd stops them.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -88,6 +89,15 @@ class WorkersTests(unittest.TestCase):
         stats = yield self.stats()
         return int(stats.get("queue.loader.count", -1))
 
+    @contextlib.contextmanager
+    def main_stopped(self):
+        """The main process stopped (SIGSTOP) for the block, so that only the workers can answer."""
+        self.process.signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.process.signal(signal.SIGCONT)
+
     def send(self, port, count, rcpt=b"b@example.org", replies=None):
         """C{count} messages over as many connections; the queue ids smtplib was given (RCPT's replies to C{replies})."""
 
@@ -112,11 +122,8 @@ class WorkersTests(unittest.TestCase):
         stats = yield self.stats()
         self.assertEqual(stats["process.workers"], "2")
         # The main process stopped: only the workers can answer.
-        self.process.signal(signal.SIGSTOP)
-        try:
+        with self.main_stopped():
             results = yield self.send(port, 6)
-        finally:
-            self.process.signal(signal.SIGCONT)
         self.assertEqual([code for code, _ in results], [250] * 6)
         ids = [uuid for _, uuid in results]
         self.assertEqual(sorted(ids), sorted(set(spooled(self.spool)) & set(ids)))
@@ -129,13 +136,10 @@ class WorkersTests(unittest.TestCase):
     def test_a_killed_worker_is_started_again_and_loses_nothing(self):
         port = yield self.start()
         first = self.workers()
-        self.process.signal(signal.SIGSTOP)
-        try:
+        with self.main_stopped():
             results = yield self.send(port, 4)
             for pid in first.values():
                 os.kill(pid, signal.SIGKILL)
-        finally:
-            self.process.signal(signal.SIGCONT)
         self.assertEqual([code for code, _ in results], [250] * 4)
         yield self.process.expect(rb"worker 1 ended")
         yield self.wait_for(lambda: len(re.findall(rb"worker \d serving", self.process.output)) == 4)
@@ -155,11 +159,8 @@ class WorkersTests(unittest.TestCase):
         out, err, code = yield defer.Deferred.fromCoroutine(halonctl("config", "reload", "--socket", self.socket))
         self.assertEqual(code, 0, out + err)
         yield task.deferLater(reactor, 0.5, lambda: None)
-        self.process.signal(signal.SIGSTOP)
-        try:
+        with self.main_stopped():
             results = yield self.send(port, 3)
-        finally:
-            self.process.signal(signal.SIGCONT)
         self.assertEqual([code for code, _ in results], [554] * 3)
 
     @defer.inlineCallbacks
@@ -172,13 +173,10 @@ class WorkersTests(unittest.TestCase):
         port = yield self.start()
         # Accepted while the main process is stopped, so by workers, whose
         # scripts wait for the main process's answer.
-        self.process.signal(signal.SIGSTOP)
         replies = []
-        try:
+        with self.main_stopped():
             d = self.send(port, 2, replies=replies)
             yield task.deferLater(reactor, 1.0, lambda: None)
-        finally:
-            self.process.signal(signal.SIGCONT)
         results = yield d
         self.assertEqual([code for code, _ in results], [250, 250])
         # The second call updates the suspension the first one made.
