@@ -32,6 +32,7 @@ __all__ = [
     "HSLArray",
     "HSLObject",
     "HSLResource",
+    "INDEXES",
     "norm_key",
     "to_bytes",
     "to_number",
@@ -46,8 +47,8 @@ __all__ = [
 
 _INT_KEY = re.compile(rb"\A(?:0|-?[1-9][0-9]*)\Z")
 
-# The keys of short list-like arrays, made once.
-_INDEXES = tuple(float(i) for i in range(256))
+# The keys of short list-like arrays, made once (shared with the JSON accelerator).
+INDEXES = tuple(float(i) for i in range(256))
 
 
 def norm_key(key):
@@ -103,7 +104,7 @@ class HSLArray:
         """A list-like array 0..n-1 from a Python sequence (values as given)."""
         a = cls.__new__(cls)
         n = len(values)
-        a._d = dict(zip(_INDEXES if n <= len(_INDEXES) else map(float, range(n)), values))
+        a._d = dict(zip(INDEXES if n <= len(INDEXES) else map(float, range(n)), values))
         a._next = float(n)
         a.shared = False
         return a
@@ -170,8 +171,8 @@ class HSLArray:
         """True when the keys are exactly 0, 1, ..., n-1 in that order (compared in C)."""
         d = self._d
         n = len(d)
-        if n <= len(_INDEXES):
-            return tuple(d) == _INDEXES[:n]
+        if n <= len(INDEXES):
+            return tuple(d) == INDEXES[:n]
         return all(map(operator.eq, d, itertools.count(0.0)))
 
     def next_index(self):

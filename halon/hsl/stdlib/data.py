@@ -25,7 +25,7 @@ import yaml
 
 from halon.hsl.stdlib import core
 from halon.hsl.stdlib._check import array, fail, options, string
-from halon.hsl.values import HSLArray, format_number, norm_key, to_bytes, truthy
+from halon.hsl.values import HSLArray, INDEXES, format_number, norm_key, to_bytes, truthy
 
 __all__ = ["to_python", "from_python"]
 
@@ -258,7 +258,7 @@ def _from_json(value):
 _DECODER = json.JSONDecoder(object_pairs_hook=_json_object, parse_int=float, parse_constant=_no_constants)
 
 if accelerator is not None:
-    accelerator.setup(HSLArray, tuple(float(i) for i in range(256)), format_number)
+    accelerator.setup(HSLArray, INDEXES, format_number)
 
 
 # -- CSV -----------------------------------------------------------------------
