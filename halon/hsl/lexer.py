@@ -37,8 +37,6 @@ _HEX2 = re.compile(r"[0-9a-fA-F]{2}")
 _REGEX_FLAGS = set("imusxUX")
 _REGEX_LITERAL = re.compile(r"#/((?:[^\\/\n]|\\.)+)/([a-zA-Z]*)")
 _NEWLINE = re.compile("\n")
-# What the lexer discards between two tokens.
-_IGNORED = re.compile(r"(?:[ \t\r\f\v\n]|//[^\n]*|/\*(?:.|\n)*?\*/)*")
 _KEYWORD_TYPES = {word: word.upper() for word in KEYWORDS}
 _RESERVED = frozenset(RESERVED)
 
@@ -348,8 +346,8 @@ class HSLLexer:
         chunk = []
         i = 0
         n = len(body)
-        line = bisect.bisect_left(self.newlines, lexpos) + 1
-        line_start = self.lexer.lexdata.rfind("\n", 0, lexpos) + 1
+        line, column = self.line_column(lexpos)
+        line_start = lexpos - column + 1
         while i < n:
             c = body[i]
             if c == "\\":
@@ -393,3 +391,11 @@ class HSLLexer:
         if chunk or not parts:
             parts.append("".join(chunk).encode("latin-1"))
         return parts
+
+
+# What the lexer discards between two tokens: its own ignore rules (the
+# characters of t_ignore need no escaping in a class).
+_IGNORED = re.compile(
+    "(?:[%s]|%s|%s|%s)*"
+    % (HSLLexer.t_ignore, HSLLexer.t_ignore_newline, HSLLexer.t_ignore_comment_block, HSLLexer.t_ignore_comment_line)
+)
