@@ -30,7 +30,6 @@ arithmetic part: C{.} below C{+ -} below C{* / %} below C{**}):
 
 import os
 import threading
-from bisect import bisect_left
 
 from ply import yacc
 
@@ -112,7 +111,6 @@ class HSLParser:
             lexer.filename = filename
             lexer.input(text)
             self._filename = filename
-            self._newlines = lexer.newlines
             self._text = text
             try:
                 # PLY's own lexer object: yacc then calls its token() directly.
@@ -130,10 +128,7 @@ class HSLParser:
 
     def _at(self, token):
         """File, line and column of C{token}, positional arguments for a node."""
-        lexpos = token.lexpos
-        newlines = self._newlines
-        before = bisect_left(newlines, lexpos)
-        return self._filename, before + 1, lexpos - (newlines[before - 1] if before else -1)
+        return (self._filename, *self.lexer.line_column(token.lexpos))
 
     def _pos(self, token):
         """The position of C{token} as keywords (kept in nodes for names such as a foreach variable)."""
