@@ -155,12 +155,14 @@ class _Outcome:
         return {name: getattr(self, attr) for name, attr in _BOUND[self.phase]}
 
     def accept(self, options=None):
-        if options is None:
-            # The usual call, Accept() alone: nothing to read from options.
-            decision = Decision(Decision.ACCEPT)
-            if self.stager is not None:
-                decision.queue = list(self.stager.entries)
-            self._decide(decision)
+        # The usual call, Accept() alone, has no options to read.
+        decision = Decision(Decision.ACCEPT) if options is None else self._accepted(options)
+        if self.stager is not None:
+            decision.queue = list(self.stager.entries)
+        self._decide(decision)
+
+    def _accepted(self, options):
+        """The decision of Accept() with C{options}."""
         phase = self.phase
         opts = _options(options, _ACCEPT_OPTIONS[phase], "Accept")
         code, enhanced = _reply_codes(opts)
@@ -186,10 +188,7 @@ class _Outcome:
                 accepted["recipient"] = _address(opts["recipient"], "Accept")
             if "transportid" in opts:
                 accepted["transportid"] = _text(opts["transportid"])
-        decision = Decision(Decision.ACCEPT, _reason(opts.get("reason")), code, enhanced, options=accepted)
-        if self.stager is not None:
-            decision.queue = list(self.stager.entries)
-        self._decide(decision)
+        return Decision(Decision.ACCEPT, _reason(opts.get("reason")), code, enhanced, options=accepted)
 
     def reject(self, reason=None, options=None):
         self.refuse(Decision.REJECT, "Reject", reason, options)
