@@ -15,7 +15,7 @@ TESTS   ?= tests
 SYSTEM_PROGRAMS := redis-server smtp-source smtp-sink swaks openssl
 SYSTEM_PACKAGES := redis-server postfix swaks openssl libmagic1 publicsuffix
 
-GENERATED_FROM := setup.py $(wildcard proto/halon/*.proto) $(wildcard halon/hsl/parser.py) $(wildcard halon/hsl/*.c)
+GENERATED_FROM := setup.py $(wildcard proto/halon/*.proto) $(wildcard halon/hsl/parser.py) $(wildcard halon/hsl/*.c) $(wildcard halon/queue/*.c)
 
 .PHONY: run test bench system venv clean
 
@@ -58,4 +58,4 @@ system:
 	fi
 
 clean:
-	rm -rf $(VENV) build *.egg-info _trial_temp* halon/hsl/_parsetab.py halon/hsl/*.so halon/control/pb/*_pb2.py
+	rm -rf $(VENV) build *.egg-info _trial_temp* halon/hsl/_parsetab.py halon/hsl/*.so halon/queue/*.so halon/control/pb/*_pb2.py

@@ -117,7 +117,12 @@ setup(
     },
     # Optional: without a C compiler json_encode/json_decode take the
     # pure-Python path in halon/hsl/stdlib/data.py (same results, slower).
-    ext_modules=[Extension("halon.hsl._jsonspeedups", ["halon/hsl/_jsonspeedups.c"], optional=True)],
+    # halon/queue/_spoolio.c likewise: without it the spool's commit thread
+    # is ThreadFlusher in halon/queue/spool.py (same results, longer waits).
+    ext_modules=[
+        Extension("halon.hsl._jsonspeedups", ["halon/hsl/_jsonspeedups.c"], optional=True),
+        Extension("halon.queue._spoolio", ["halon/queue/_spoolio.c"], optional=True),
+    ],
     cmdclass={"build_py": build_generated},
     zip_safe=False,
 )

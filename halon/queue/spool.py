@@ -13,8 +13,10 @@ its Deferred (the SMTP server's 250 waits for it).  Commits from
 concurrent sessions are grouped: one thread takes every pending commit at
 once, so a single flush serves them all ("group commit").  On Linux the
 flush is one C{syncfs(2)} of the spool's file system for the whole batch;
-elsewhere each file is fsync'd before its rename and each touched folder
-after.
+elsewhere each file is fsync'd before its rename and its folder after.
+That thread is C (halon/queue/_spoolio.c) where the module is built, so
+that it never waits for the GIL; L{ThreadFlusher} is its Python
+reference.  It reports to the reactor through a pipe.
 
 A process killed mid-commit leaves only a temporary file (deleted at the
 next start) or a complete one: the kernel has every byte written before
@@ -30,6 +32,7 @@ the N of the queue id C{uuid:N}.
 
 import ctypes
 import ctypes.util
+import errno
 import json
 import os
 import struct
@@ -48,6 +51,8 @@ __all__ = [
     "entries",
     "read",
     "FORMAT_VERSION",
+    "FLUSHER",
+    "ThreadFlusher",
     "encode_text",
     "decode_text",
 ]
@@ -297,17 +302,18 @@ _SYNCFS = _syncfs_function()
 
 class Spool:
     """
-    The writer: commits from any number of sessions, grouped on one thread.
+    The writer: commits from any number of sessions, grouped by one
+    flusher thread (L{FLUSHER}) whose results the reactor reads from a pipe.
 
     @param path: the spool folder (environment.spool.path).
-    @param reactor: where Deferreds fire (L{IReactorFromThreads}).
+    @param reactor: where Deferreds fire (L{IReactorFDSet}).
     @param sync: "syncfs" (Linux default), "fsync", or "none" (no
         durability; for measurements only).
-    @ivar batches: commits flushed so far, and C{committed} messages in
-        them (their ratio is the group commit's effect).
+    @param flusher: the flusher class (L{FLUSHER} unless a test picks one).
+    @ivar committed: messages committed so far.
     """
 
-    def __init__(self, path, reactor, sync=None):
+    def __init__(self, path, reactor, sync=None, flusher=None):
         self.path = path
         self._reactor = reactor
         if sync is None:
@@ -315,31 +321,34 @@ class Spool:
         if sync == "syncfs" and _SYNCFS is None:
             sync = "fsync"
         self.sync = sync
-        self.batches = 0
         self.committed = 0
-        self._cond = threading.Condition()
-        self._pending = []
-        self._thread = None
-        self._stopping = False
+        self._flusher_class = flusher or FLUSHER
+        self._flusher = None
+        self._reader = None
+        self._sync_fd = -1
+        self._waiting = {}
+        self._next = 0
         self._stopped = None
         self._folders = set()
 
     def start(self):
         os.makedirs(self.path, exist_ok=True)
-        self._stopping = False
-        self._stopped = defer.Deferred()
-        self._thread = threading.Thread(target=self._run, name="spool-commit", daemon=True)
-        self._thread.start()
+        if self.sync == "syncfs":
+            self._sync_fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        self._flusher = self._flusher_class(self._sync_fd, self.sync == "fsync")
+        self._reader = _Completions(self._flusher, self._completed)
+        self._reactor.addReader(self._reader)
 
     def stop(self):
-        """Finish what is pending; the Deferred fires when the thread is done."""
-        if self._thread is None:
+        """Finish what is pending; the Deferred fires when the flusher is done."""
+        if self._flusher is None:
             return defer.succeed(None)
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
-        self._thread = None
-        return self._stopped
+        d = defer.Deferred()
+        if self._stopped is None:
+            self._stopped = []
+            self._flusher.stop()
+        self._stopped.append(d)
+        return d
 
     def commit(self, messages):
         """
@@ -347,70 +356,44 @@ class Spool:
         with their paths once they are on disk, or fails (nothing of them
         stays in the spool).
         """
+        if self._flusher is None or self._stopped is not None:
+            return defer.fail(SpoolError("the spool is not running"))
+        try:
+            files = [self._stage(m) for m in messages]
+        except Exception:
+            return defer.fail()
+        self._next += 1
         d = defer.Deferred()
-        with self._cond:
-            if self._thread is None or self._stopping:
-                return defer.fail(SpoolError("the spool is not running"))
-            self._pending.append((messages, d))
-            self._cond.notify()
+        self._waiting[self._next] = (d, [m.path for m in messages])
+        self._flusher.submit(self._next, files)
         return d
 
-    def _run(self):
-        while True:
-            with self._cond:
-                while not self._pending and not self._stopping:
-                    self._cond.wait()
-                batch, self._pending = self._pending, []
-                if not batch and self._stopping:
-                    break
-            results = self._flush(batch)
-            self._reactor.callFromThread(self._deliver, results)
-        self._reactor.callFromThread(self._stopped.callback, None)
+    def _stage(self, message):
+        """(temp path, final path, bytes) of one message, its folder made."""
+        folder = self._folder(message)
+        final = os.path.join(folder, message.uuid + SUFFIX)
+        data = message.to_bytes()
+        message.path = final
+        return (os.fsencode(os.path.join(folder, message.uuid + TEMP_SUFFIX)), os.fsencode(final), data)
 
-    def _deliver(self, results):
-        for d, result in results:
-            if isinstance(result, Failure):
-                d.errback(result)
+    def _completed(self):
+        results, finished = self._flusher.completed()
+        for ident, error, path in results:
+            d, paths = self._waiting.pop(ident)
+            if error:
+                d.errback(Failure(OSError(error, os.strerror(error), None if path is None else os.fsdecode(path))))
             else:
-                d.callback(result)
-
-    def _flush(self, batch):
-        """Write, sync, rename, sync one batch; [(deferred, paths or Failure)]."""
-        staged = []
-        results = []
-        for messages, d in batch:
-            try:
-                staged.append((d, [self._write_temp(m) for m in messages]))
-            except Exception:
-                results.append((d, Failure()))
-                self._cleanup_temps(messages)
-        if not staged:
-            return results
-        try:
-            renamed = []
-            for d, files in staged:
-                for temp, final, _folder in files:
-                    os.rename(temp, final)
-                renamed.append((d, files))
-            if self.sync == "syncfs":
-                self._syncfs()
-            elif self.sync == "fsync":
-                for folder in {folder for _d, files in staged for _t, _f, folder in files}:
-                    _fsync_dir(folder)
-        except Exception:
-            failure = Failure()
-            log.failure("spool flush failed; the batch is refused", failure)
-            for d, files in staged:
-                for temp, final, _folder in files:
-                    _unlink(temp)
-                    _unlink(final)
-                results.append((d, failure))
-            return results
-        self.batches += 1
-        for d, files in renamed:
-            self.committed += len(files)
-            results.append((d, [final for _t, final, _f in files]))
-        return results
+                self.committed += len(paths)
+                d.callback(paths)
+        if finished:
+            self._reactor.removeReader(self._reader)
+            self._flusher = self._reader = None
+            if self._sync_fd >= 0:
+                os.close(self._sync_fd)
+                self._sync_fd = -1
+            stopped, self._stopped = self._stopped or [], None
+            for d in stopped:
+                d.callback(None)
 
     def _folder(self, message):
         folder = os.path.join(self.path, message.uuid[:2])
@@ -422,38 +405,182 @@ class Spool:
             self._folders.add(folder)
         return folder
 
-    def _write_temp(self, message):
-        folder = self._folder(message)
-        final = os.path.join(folder, message.uuid + SUFFIX)
-        temp = os.path.join(folder, message.uuid + TEMP_SUFFIX)
-        data = message.to_bytes()
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+
+class _Completions:
+    """The reactor's end of a flusher's pipe: each wake-up fires what it finished."""
+
+    def __init__(self, flusher, completed):
+        self._flusher = flusher
+        self.doRead = completed
+
+    def fileno(self):
+        return self._flusher.fileno()
+
+    def connectionLost(self, reason):
+        pass
+
+    def logPrefix(self):
+        return "spool"
+
+
+class ThreadFlusher:
+    """
+    A thread that writes, renames and flushes the files of each commit
+    handed to it, grouping whatever is pending when it starts a batch.
+    The reference for C{_spoolio.Flusher} (same interface, same system
+    calls), and what runs where that module is not built.
+
+    @param sync_fd: a descriptor of the spool folder for C{syncfs(2)}
+        after each batch, or -1.
+    @param fsync_each: fsync every file before its rename and its folder
+        after (where there is no syncfs).
+    """
+
+    def __init__(self, sync_fd, fsync_each):
+        self._sync_fd = sync_fd
+        self._fsync_each = fsync_each
+        self._cond = threading.Condition()
+        self._pending = []
+        self._done = []
+        self._stopping = False
+        self._finished = False
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self._thread = threading.Thread(target=self._run, name="spool-commit", daemon=True)
+        self._thread.start()
+
+    def submit(self, ident, files):
+        """Commit C{files}, a list of (temp path, final path, data), as one group."""
+        with self._cond:
+            if self._stopping:
+                raise RuntimeError("the flusher is stopping")
+            self._pending.append((ident, files))
+            self._cond.notify()
+
+    def fileno(self):
+        return self._read
+
+    def completed(self):
+        """([(ident, errno or 0, failed path or None)], whether the thread has ended)."""
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if self.sync == "fsync":
-                os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            _unlink(temp)
-            raise
+            while os.read(self._read, 256):
+                pass
+        except BlockingIOError:
+            pass
+        with self._cond:
+            done, self._done = self._done, []
+            finished = self._finished
+        if finished and self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        return done, finished
+
+    def stop(self):
+        """Finish what is pending, then end; completed() says when."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+
+    def __del__(self):
+        for fd in (self._read, self._write):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _run(self):
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                batch, self._pending = self._pending, []
+            if not batch:
+                break
+            results = flush(batch, self._sync_fd, self._fsync_each)
+            with self._cond:
+                self._done.extend(results)
+            self._notify()
+        with self._cond:
+            self._finished = True
+        self._notify()
+
+    def _notify(self):
+        try:
+            os.write(self._write, b"x")
+        except BlockingIOError:
+            pass  # a full pipe already has the reactor's attention
+
+
+def flush(batch, sync_fd, fsync_each):
+    """
+    One batch of [(ident, files)]: every group's files written under their
+    temp names (a group with a failed write keeps none), the others renamed
+    into place and made durable.  A failed rename or flush fails every
+    group still standing, whose files are then removed.  [(ident, errno or
+    0, failed path or None)].
+    """
+    errors = {}
+    for ident, files in batch:
+        written = []
+        for temp, _final, data in files:
+            try:
+                _write_file(temp, data, fsync_each)
+            except OSError as e:
+                errors[ident] = (e.errno or errno.EIO, temp)
+                for done in written:
+                    _unlink(done)
+                break
+            written.append(temp)
+    failure = None
+    for ident, files in batch:
+        if ident in errors:
+            continue
+        for temp, final, _data in files:
+            try:
+                os.rename(temp, final)
+            except OSError as e:
+                failure = (e.errno or errno.EIO, temp)
+                break
+            if fsync_each:
+                try:
+                    _fsync_dir(os.path.dirname(final))
+                except OSError as e:
+                    failure = (e.errno or errno.EIO, final)
+                    break
+        if failure is not None:
+            break
+    if failure is None and sync_fd >= 0 and _SYNCFS(sync_fd) != 0:
+        failure = (ctypes.get_errno() or errno.EIO, None)
+    if failure is not None:
+        for ident, files in batch:
+            if ident not in errors:
+                for temp, final, _data in files:
+                    _unlink(temp)
+                    _unlink(final)
+                errors[ident] = failure
+    return [(ident,) + errors.get(ident, (0, None)) for ident, _files in batch]
+
+
+def _write_file(path, data, fsync_each):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if fsync_each:
+            os.fsync(fd)
+    except BaseException:
         os.close(fd)
-        message.path = final
-        return temp, final, folder
+        _unlink(path)
+        raise
+    os.close(fd)
 
-    def _cleanup_temps(self, messages):
-        for message in messages:
-            _unlink(os.path.join(self.path, message.uuid[:2], message.uuid + TEMP_SUFFIX))
 
-    def _syncfs(self):
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            if _SYNCFS(fd) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err))
-        finally:
-            os.close(fd)
+try:
+    from halon.queue._spoolio import Flusher as FLUSHER
+except ImportError:
+    FLUSHER = ThreadFlusher
 
 
 def _fsync_dir(path):

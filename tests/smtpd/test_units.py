@@ -5,6 +5,8 @@ limiter; and the protocol's timeouts and shutdown on a task.Clock.
 """
 
 import base64
+import errno
+import os
 
 from twisted.internet import defer, reactor, task
 from twisted.internet.testing import StringTransport
@@ -341,13 +343,22 @@ def _done():
 
 
 class SpoolCommitTests(unittest.TestCase):
-    """A commit leaves complete files under their final names, or nothing."""
+    """
+    A commit leaves complete files under their final names, or nothing:
+    with ThreadFlusher here, with the C flusher in the subclass below.
+    """
 
-    def commit(self, sync, sizes):
+    flusher = spool_files.ThreadFlusher
+
+    def spool(self, sync):
         path = self.mktemp()
-        spool = spool_files.Spool(path, reactor, sync)
+        spool = spool_files.Spool(path, reactor, sync, flusher=self.flusher)
         spool.start()
         self.addCleanup(spool.stop)
+        return path, spool
+
+    def commit(self, sync, sizes):
+        path, spool = self.spool(sync)
         messages = [
             spool_files.SpoolMessage(new_id(), {"sender": "a@example.com"}, [{"recipient": "b@example.org", "index": 0}], message=b"x" * size)
             for size in sizes
@@ -377,12 +388,70 @@ class SpoolCommitTests(unittest.TestCase):
         return self.commit("fsync", [4096])
 
     def test_a_commit_that_cannot_be_written_leaves_nothing(self):
-        path = self.mktemp()
-        spool = spool_files.Spool(path, reactor, "none")
-        spool.start()
-        self.addCleanup(spool.stop)
+        path, spool = self.spool("none")
         good = spool_files.SpoolMessage(new_id(), {}, [], message=b"x")
         bad = spool_files.SpoolMessage(good.uuid, {}, [], message=b"y")
         d = spool.commit([good, bad])
         self.assertFailure(d, OSError)
         return d.addCallback(lambda _: self.assertEqual(list(spool_files.entries(path)), []))
+
+    def test_a_commit_that_cannot_be_renamed_leaves_nothing(self):
+        path, spool = self.spool("fsync")
+        first, second = (spool_files.SpoolMessage(new_id(), {}, [], message=b"m") for _ in range(2))
+        os.makedirs(os.path.join(path, second.relative_path()))
+        d = spool.commit([first, second])
+
+        def failed(e):
+            self.assertEqual(e.errno, errno.EISDIR)
+            left = [name for name, _ in spool_files.entries(path)]
+            self.assertEqual(left, [second.uuid + spool_files.SUFFIX])
+            self.assertEqual(spool.committed, 0)
+
+        return self.assertFailure(d, OSError).addCallback(failed)
+
+    @defer.inlineCallbacks
+    def test_stop_finishes_what_is_pending(self):
+        path, spool = self.spool("none")
+        messages = [spool_files.SpoolMessage(new_id(), {}, [], message=b"m") for _ in range(20)]
+        pending = [spool.commit([m]) for m in messages]
+        yield spool.stop()
+        yield defer.gatherResults(pending)
+        self.assertEqual(spool.committed, 20)
+        failed = spool.commit([spool_files.SpoolMessage(new_id(), {}, [], message=b"late")])
+        yield self.assertFailure(failed, spool_files.SpoolError)
+        spool.start()
+        again = spool_files.SpoolMessage(new_id(), {}, [], message=b"again")
+        self.assertEqual((yield spool.commit([again])), [again.path])
+
+
+class FlushBatchTests(unittest.TestCase):
+    """The reference flush() of a batch of several commits, as both flushers do it."""
+
+    def files(self, folder, *names):
+        return [(os.fsencode(os.path.join(folder, n + ".tmp")), os.fsencode(os.path.join(folder, n)), b"data") for n in names]
+
+    def test_a_write_fails_its_commit_alone(self):
+        folder = self.mktemp()
+        os.makedirs(folder)
+        batch = [(1, self.files(folder, "a")), (2, self.files(folder, "b", "a")), (3, self.files(folder, "c"))]
+        results = spool_files.flush(batch, -1, False)
+        self.assertEqual([(i, e) for i, e, _p in results], [(1, 0), (2, errno.EEXIST), (3, 0)])
+        self.assertEqual(sorted(os.listdir(folder)), ["a", "c"])
+
+    def test_a_rename_fails_every_commit_of_the_batch(self):
+        folder = self.mktemp()
+        os.makedirs(os.path.join(folder, "c"))
+        batch = [(1, self.files(folder, "a")), (2, self.files(folder, "b")), (3, self.files(folder, "c"))]
+        results = spool_files.flush(batch, -1, True)
+        self.assertEqual({e for _i, e, _p in results}, {errno.EISDIR})
+        self.assertEqual(results[2][2], os.fsencode(os.path.join(folder, "c.tmp")))
+        self.assertEqual(os.listdir(folder), ["c"])
+
+
+class CFlusherCommitTests(SpoolCommitTests):
+    """The same with halon/queue/_spoolio.c's flusher, the one a built install uses."""
+
+    try:
+        from halon.queue._spoolio import Flusher as flusher
+    except ImportError:
+        skip = "halon.queue._spoolio is not built"
