@@ -358,14 +358,15 @@ class Spool:
         """
         if self._flusher is None or self._stopped is not None:
             return defer.fail(SpoolError("the spool is not running"))
+        self._next += 1
         try:
-            files = [self._stage(m) for m in messages]
+            self._flusher.submit(self._next, [self._stage(m) for m in messages])
         except Exception:
             return defer.fail()
-        self._next += 1
+        # Registered after the hand-over: what the flusher finishes is read
+        # on this thread, later.
         d = defer.Deferred()
         self._waiting[self._next] = (d, [m.path for m in messages])
-        self._flusher.submit(self._next, files)
         return d
 
     def _stage(self, message):
