@@ -40,7 +40,6 @@ import threading
 import zlib
 
 from twisted.internet import defer
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 __all__ = [
@@ -57,7 +56,6 @@ __all__ = [
     "decode_text",
 ]
 
-log = Logger()
 
 FORMAT_VERSION = 1
 MAGIC = b"\x89HQF\r\n\x1a\n"
