@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -265,7 +266,12 @@ Flusher_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(f);
         return NULL;
     }
+    /* Signals are the reactor thread's business: the new thread blocks them all. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int err = pthread_create(&f->thread, NULL, run, f);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) {
         errno = err;
         PyErr_SetFromErrno(PyExc_OSError);
