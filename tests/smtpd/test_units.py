@@ -410,6 +410,31 @@ class SpoolCommitTests(unittest.TestCase):
         return self.assertFailure(d, OSError).addCallback(failed)
 
     @defer.inlineCallbacks
+    def test_many_commits_at_once_each_all_or_nothing(self):
+        """
+        However the flusher groups them into batches, each commit ends with
+        all of its files in place or none, and one whose rename cannot
+        succeed fails.
+        """
+        path, spool = self.spool("syncfs" if spool_files._SYNCFS is not None else "fsync")
+        commits = []
+        for n in range(60):
+            messages = [spool_files.SpoolMessage(new_id(), {}, [], message=b"%d" % n) for _ in range(1 + n % 3)]
+            if n % 7 == 3:
+                os.makedirs(os.path.join(path, messages[-1].relative_path()))
+            commits.append((n, messages))
+        results = yield defer.DeferredList([spool.commit(m) for _n, m in commits], consumeErrors=True)
+        for (n, messages), (ok, _value) in zip(commits, results):
+            if n % 7 == 3:
+                self.assertFalse(ok)
+            in_place = [os.path.isfile(os.path.join(path, m.relative_path())) for m in messages]
+            self.assertEqual(in_place, [ok] * len(messages))
+            if ok:
+                self.assertEqual([spool_files.read(m.path).read_message() for m in messages], [b"%d" % n] * len(messages))
+        self.assertEqual([n for n, _ in spool_files.entries(path) if n.endswith(spool_files.TEMP_SUFFIX)], [])
+        self.assertEqual(spool.committed, sum(len(m) for (_n, m), (ok, _v) in zip(commits, results) if ok))
+
+    @defer.inlineCallbacks
     def test_stop_finishes_what_is_pending(self):
         path, spool = self.spool("none")
         messages = [spool_files.SpoolMessage(new_id(), {}, [], message=b"m") for _ in range(20)]
