@@ -6,7 +6,12 @@ connection) at 1, 10 and 50 sessions; then idle connections held open on
 our server, with the memory each costs and a new session still served.
 
     python -m bench.smtp [--messages 2000] [--sessions 1,10,50] [--size 4096]
-                         [--idle 10000] [--no-postfix] [--repeat 1]
+                         [--idle 10000] [--no-postfix] [--repeat 1] [--workers 1]
+
+smtpd runs with one SMTP worker process beside the main one unless
+--workers says otherwise (environment.workers): two processes for the two
+cores of the machine the targets were set on, as Postfix spreads a
+message over several.  --workers 0 measures a single process.
 
 With --repeat N every figure is the median of N runs, ours and Postfix's
 taking turns at each session count so that other work on the machine
@@ -283,7 +288,7 @@ def main(argv=None):
     parser.add_argument("--idle", type=int, default=10000)
     parser.add_argument("--no-postfix", action="store_true")
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=0, help="environment.workers: SMTP worker processes beside the main one")
+    parser.add_argument("--workers", type=int, default=1, help="environment.workers: SMTP worker processes beside the main one")
     args = parser.parse_args(argv)
     sessions = [int(s) for s in args.sessions.split(",")]
     if shutil.which("smtp-source") is None and not os.path.exists("/usr/sbin/smtp-source"):
@@ -327,7 +332,7 @@ def main(argv=None):
                 args.messages,
                 args.size,
                 "; medians of %d runs" % args.repeat if args.repeat > 1 else "",
-                "; %d worker processes" % args.workers if args.workers else "",
+                "; %d worker process%s" % (args.workers, "" if args.workers == 1 else "es") if args.workers else "; no worker process",
             )
         )
         print()
