@@ -78,12 +78,8 @@ def sub(a, b):
         return a - b
     if type(a) is HSLArray:
         drop = list(b.values()) if type(b) is HSLArray else [b]
-        result = HSLArray()
-        result._next = a.next_index()
-        for k, v in a.items():
-            if not any(strict_eq(v, d) for d in drop):
-                result._d[k] = share(v)
-        return result
+        kept = {k: share(v) for k, v in a.items() if not any(strict_eq(v, d) for d in drop)}
+        return HSLArray.from_dict(kept, a.next_index())
     return _num(a) - _num(b)
 
 

@@ -102,12 +102,8 @@ class HSLArray:
     @classmethod
     def from_list(cls, values):
         """A list-like array 0..n-1 from a Python sequence (values as given)."""
-        a = cls.__new__(cls)
         n = len(values)
-        a._d = dict(zip(INDEXES if n <= len(INDEXES) else map(float, range(n)), values))
-        a._next = float(n)
-        a.shared = False
-        return a
+        return cls.from_dict(dict(zip(INDEXES if n <= len(INDEXES) else map(float, range(n)), values)), float(n))
 
     @classmethod
     def from_dict(cls, items, next_index):
@@ -121,16 +117,13 @@ class HSLArray:
     @classmethod
     def from_pairs(cls, pairs):
         """An array from (key, value) pairs whose keys are already normalised."""
-        a = cls.__new__(cls)
-        d = a._d = {}
+        d = {}
         nxt = 0.0
         for k, v in pairs:
             d[k] = v
             if type(k) is float and k >= nxt:
                 nxt = k + 1.0
-        a._next = nxt
-        a.shared = False
-        return a
+        return cls.from_dict(d, nxt)
 
     # -- reading ----------------------------------------------------------
 
@@ -206,15 +199,11 @@ class HSLArray:
 
     def copy(self):
         """A private shallow copy; nested arrays become shared between both."""
-        a = HSLArray.__new__(HSLArray)
         d = self._d.copy()
         for v in d.values():
             if type(v) is HSLArray:
                 v.shared = True
-        a._d = d
-        a._next = self._next
-        a.shared = False
-        return a
+        return HSLArray.from_dict(d, self._next)
 
     def own(self):
         """The array to mutate: C{self} when private, a copy when shared."""

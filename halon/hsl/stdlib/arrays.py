@@ -30,10 +30,7 @@ def _from_items(items):
         if k.__class__ is float and k >= nxt:
             nxt = k + 1.0
         d[k] = v
-    result = HSLArray()
-    result._d = d
-    result._next = nxt
-    return result
+    return HSLArray.from_dict(d, nxt)
 
 
 def _reindexed(items):
