@@ -282,13 +282,20 @@ Flusher_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)f;
 }
 
+/* The thread finishes what is pending, then ends. */
 static void
-join(Flusher *f)
+ask_to_stop(Flusher *f)
 {
     pthread_mutex_lock(&f->lock);
     f->stopping = 1;
     pthread_cond_signal(&f->wake);
     pthread_mutex_unlock(&f->lock);
+}
+
+static void
+join(Flusher *f)
+{
+    ask_to_stop(f);
     Py_BEGIN_ALLOW_THREADS
     pthread_join(f->thread, NULL);
     Py_END_ALLOW_THREADS
@@ -401,10 +408,7 @@ Flusher_completed(Flusher *f, PyObject *unused)
 static PyObject *
 Flusher_stop(Flusher *f, PyObject *unused)
 {
-    pthread_mutex_lock(&f->lock);
-    f->stopping = 1;
-    pthread_cond_signal(&f->wake);
-    pthread_mutex_unlock(&f->lock);
+    ask_to_stop(f);
     Py_RETURN_NONE;
 }
 
